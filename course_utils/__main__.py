@@ -12,6 +12,9 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from .capstone.cli import main as build_main
+from .doctor import main as doctor_main
+
 USAGE = """usage: python -m course_utils <command> [options]
 
 commands:
@@ -20,18 +23,15 @@ commands:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """Dispatch `python -m course_utils <command> ...` to the command's own main."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "build-dataset":
-        from .capstone import main as build_main
-
         return build_main(rest)
     if command == "doctor":
-        from .doctor import main as doctor_main
-
         return doctor_main()
     print(f"error: unknown command {command!r}.\n\n{USAGE}", file=sys.stderr)
     return 2

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
+from .models import has_gpu, hub_reachable, resolve_backend
+
 REQUIRED = {  # import name -> (distribution, what needs it)
     "distilabel": ("distilabel", "every generation notebook"),
     "transformers": ("transformers", "the real-model backend"),
@@ -27,7 +29,6 @@ REQUIRED = {  # import name -> (distribution, what needs it)
 @dataclass
 class Check:
     """One line of the report."""
-
     name: str
     status: str  # "OK", "WARN" or "FAIL"
     detail: str
@@ -56,7 +57,6 @@ def check_package(module: str, dist: str, why: str) -> Check:
 
 
 def check_gpu() -> Check:
-    from .models import has_gpu
 
     if has_gpu():
         import torch
@@ -75,7 +75,6 @@ def check_disk(path: str = ".") -> Check:
 
 
 def check_hub() -> Check:
-    from .models import hub_reachable
 
     if hub_reachable():
         return Check("Model hub", "OK", "reachable")
@@ -84,7 +83,6 @@ def check_hub() -> Check:
 
 
 def check_backend() -> Check:
-    from .models import resolve_backend
 
     try:
         choice = resolve_backend("auto")
@@ -95,7 +93,7 @@ def check_backend() -> Check:
 
 
 RUNTIMES = [  # (runtime, GPU memory in GiB or None for CPU, model, what to expect)
-    ("Colab T4 (16 GB)", 15.0, "HuggingFaceTB/SmolLM2-1.7B-Instruct", "about 2-5 min of generation per notebook"),
+    ("Colab T4 (16 GB)", 15.0, "HuggingFaceTB/SmolLM2-1.7B-Instruct", "0.1-18 min of generation per notebook (counted: notebook 00)"),
     ("Colab L4 / A100 (24-80 GB)", 22.0, "HuggingFaceTB/SmolLM2-1.7B-Instruct", "about 1-2 min per notebook; larger models fit"),
     ("GPU with 6-8 GB", 6.0, "HuggingFaceTB/SmolLM2-360M-Instruct", "about 1-3 min per notebook"),
     ("CPU only", None, "HuggingFaceTB/SmolLM2-360M-Instruct", "10+ min per notebook: prefer the offline teacher"),
@@ -116,8 +114,6 @@ def model_advice(gpu_gib: float | None) -> str:
 
 def this_machine_advice() -> str:
     """`model_advice` for the GPU this machine has (if any)."""
-    from .models import has_gpu
-
     if not has_gpu():
         return model_advice(None)
     import torch

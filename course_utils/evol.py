@@ -33,7 +33,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
+from .dedup import embed, rouge_l
+from .evaluation import complexity
 from .parsing import is_refusal
+from .progress import generate_outputs
 from .prompts import EVOL_OPERATORS, EvolOperator
 
 __all__ = [
@@ -152,7 +155,6 @@ def eliminate(parent: str, candidate: Any, operator: Union[str, EvolOperator, No
     Never raises on model output: `candidate` may be anything (None, "", garbage). The rules are
     tried in the order of REASONS and the first that fires is returned.
     """
-    from .dedup import rouge_l
 
     rules = rules or EliminationRules()
     if not isinstance(rules, EliminationRules):
@@ -267,7 +269,6 @@ def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
 
 def _embed_quietly(texts: Sequence[str], model: Any):
     """`dedup.embed` without the weight-loading progress bar (a widget in Jupyter, noise in a lesson)."""
-    from .dedup import embed
 
     try:
         from transformers.utils import logging as hf_logging
@@ -338,8 +339,6 @@ class EvolResult:
         """Per round (0 = roots): the pool's mean words, constraint and reasoning cues, complexity score,
         the mean ROUGE-L of this round's successful rewrites with their parent, and of the pool with the
         roots; with `embeddings=True`, also the mean embedding cosine of the pool with the roots."""
-        from .dedup import rouge_l
-        from .evaluation import complexity
 
         pools = [self.pool_at(r) for r in range(self.rounds + 1)]
         if embeddings:  # one call for every distinct text (pools repeat most of their texts)
@@ -445,7 +444,6 @@ def evolve(llm: Any, instructions: Any, *, rounds: int = 4, operators: Any = Non
     max_new_tokens = _count(max_new_tokens, "max_new_tokens", 1, "A rewrite needs about 100 tokens.")
     if not hasattr(llm, "generate_outputs"):
         raise ValueError("llm must be a loaded distilabel LLM, e.g. llm = get_llm(seed=0).")
-    from .dedup import rouge_l
 
     rng = random.Random(seed)
     result = EvolResult(roots, rounds, seed, [op.name for op in ops], rules)
@@ -453,7 +451,8 @@ def evolve(llm: Any, instructions: Any, *, rounds: int = 4, operators: Any = Non
     for r in range(1, rounds + 1):
         chosen = [rng.choice(ops) for _ in pool]
         prompts = [[{"role": "user", "content": op.render(parent)}] for op, parent in zip(chosen, pool)]
-        outputs = list(llm.generate_outputs(prompts, num_generations=1, max_new_tokens=max_new_tokens) or [])
+        outputs = generate_outputs(llm, prompts, desc=f"Evol-Instruct round {r}/{rounds}",
+                                   max_new_tokens=max_new_tokens)
         outputs += [None] * (len(prompts) - len(outputs))  # a backend that returned fewer outputs
         for i, (op, parent, out) in enumerate(zip(chosen, pool, outputs)):
             candidate = _first_generation(out)

@@ -191,3 +191,16 @@ EVOL_OPERATORS: dict[str, EvolOperator] = {
                      change="In-breadth mutation; the course asks for a new topic at the same difficulty."),
     )
 }
+
+
+# --- one instruction per (task, theme) cell (notebook 02's grid, notebook 04's explicit request) ---
+
+GRID_TEMPLATE = """Write one instruction for a dataset that trains a helpful assistant.
+Task type: {task}
+Theme: {theme}
+Requirements: the instruction is self-contained and concrete (specific numbers, or a short code snippet when the task type is about code), and can be answered in a few paragraphs. Return only the instruction, with no preamble."""
+
+
+def grid_prompt(task: str, theme: str) -> str:
+    """The request for one cell of the task x theme grid."""
+    return GRID_TEMPLATE.format(task=task, theme=theme)

@@ -33,7 +33,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
+from ._quiet import _DropMessages, quiet_distilabel
+from .dedup import mean_pairwise_rouge_l, tokenize
+from .models import is_offline_teacher, pipeline_llm
 from .parsing import ParseResult, is_refusal
+from .progress import generate_outputs
+from .prompts import GRID_TEMPLATE, first_verb, grid_prompt
 
 __all__ = [
     "BLACKLIST", "DEFAULT_FILTERS", "ORIGINAL_SEEDS_URL", "PARAPHRASE_PAIRS", "STATS_TASKS", "STATS_THEMES",
@@ -221,8 +226,6 @@ class RougeIndex:
         return len(self.texts)
 
     def _encode(self, text: str) -> str:
-        from .dedup import tokenize
-
         vocab = self._vocab
         return "".join(vocab.setdefault(tok, chr(len(vocab))) for tok in tokenize(text, "auto"))
 
@@ -430,7 +433,7 @@ def self_instruct(llm: Any, seeds: Any = None, *, rounds: int = 3, prompts_per_r
             examples = h + m
             rng.shuffle(examples)
             prompts.append([{"role": "user", "content": build_prompt(examples)}])
-        outputs = llm.generate_outputs(prompts, num_generations=1)
+        outputs = generate_outputs(llm, prompts, desc=f"Self-Instruct round {r}/{rounds}")
         counts = Counter()
         candidates: list[str] = []
         for out in outputs:
@@ -471,17 +474,6 @@ def self_instruct(llm: Any, seeds: Any = None, *, rounds: int = 3, prompts_per_r
 STATS_TASKS = ("explain code", "fix code", "write code")
 STATS_THEMES = ("mean and variance", "hypothesis tests", "regression")
 
-GRID_TEMPLATE = """Write one instruction for a dataset that trains a helpful assistant.
-Task type: {task}
-Theme: {theme}
-Requirements: the instruction is self-contained and concrete (specific numbers, or a short code snippet when the task type is about code), and can be answered in a few paragraphs. Return only the instruction, with no preamble."""
-
-
-def grid_prompt(task: str, theme: str) -> str:
-    """The request for one cell of the grid."""
-    return GRID_TEMPLATE.format(task=task, theme=theme)
-
-
 def task_theme_grid(tasks: Sequence[str], themes: Sequence[str]) -> list[dict]:
     """One row per (task, theme) cell: task, theme and the prompt that asks for that instruction."""
     for name, values in (("tasks", tasks), ("themes", themes)):
@@ -507,8 +499,8 @@ def generate_from_grid(llm: Any, grid: Sequence[Mapping], num_generations: int =
     _check_int(num_generations, "num_generations", 1, "Ask for at least one instruction per cell.")
     if not grid:
         return [], Counter()
-    outputs = llm.generate_outputs([[{"role": "user", "content": g["prompt"]}] for g in grid],
-                                   num_generations=num_generations)
+    outputs = generate_outputs(llm, [[{"role": "user", "content": g["prompt"]}] for g in grid],
+                               desc="task x theme grid", num_generations=num_generations)
     rows, failures = [], Counter()
     for g, out in zip(grid, outputs):
         for text in (out or {}).get("generations") or [None]:
@@ -522,8 +514,6 @@ def generate_from_grid(llm: Any, grid: Sequence[Mapping], num_generations: int =
 
 def diversity(texts: Sequence[str]) -> dict:
     """n, mean pairwise ROUGE-L (lower = more diverse; None under 2 texts), distinct first verbs and their ratio."""
-    from .dedup import mean_pairwise_rouge_l
-    from .prompts import first_verb
 
     texts = [t for t in texts if isinstance(t, str) and t.strip()]
     verbs = [v for v in (first_verb(t) for t in texts) if v]
@@ -570,28 +560,6 @@ def grid_coverage(texts: Sequence[str], task_keywords: Mapping[str, Sequence[str
 # --- questions and answers in two steps, as a distilabel Pipeline -------------------------------
 
 
-def pipeline_llm(llm: Any):
-    """A picklable copy of `llm` for a distilabel Pipeline (its steps run in worker processes).
-
-    The offline teacher is rebuilt with the same seed, failure rates and generation settings;
-    a transformers model becomes distilabel's plain `TransformersLLM` (the course's shared
-    subclass is defined inside a function, so it cannot be pickled).
-    """
-    from .teacher import OfflineTeacher
-
-    if isinstance(llm, OfflineTeacher):
-        # OfflineTeacher.generate accepts **kwargs, which distilabel 1.5.3 lists as a required
-        # runtime parameter named "kwargs": give it an empty value.
-        return OfflineTeacher(seed=llm.seed, failure_rates=llm.failure_rates,
-                              generation_kwargs={**(llm.generation_kwargs or {}), "kwargs": {}})
-    from distilabel.models import TransformersLLM
-
-    if isinstance(llm, TransformersLLM):
-        return TransformersLLM(model=llm.model, revision=llm.revision, device=llm.device,
-                               generation_kwargs=dict(llm.generation_kwargs or {}))
-    return llm
-
-
 def _run_pipeline(data: list[dict], steps: Callable) -> list[dict]:
     import datasets
     from distilabel.pipeline import Pipeline
@@ -629,18 +597,14 @@ def run_qa_pipeline(llm: Any, grid: Sequence[Mapping], *, use_pipeline: Optional
     Otherwise the same two steps run in this process on the already loaded model: a worker that
     loads torch weights inside a Jupyter kernel can hang, and each worker would load them again.
     """
-    from ._quiet import quiet_distilabel
-
     quiet_distilabel()
     from distilabel.steps.tasks import TextGeneration
-
-    from .teacher import OfflineTeacher
 
     data = [{"task": g["task"], "theme": g["theme"]} for g in grid]
     if not data:
         return []
     if use_pipeline is None:
-        use_pipeline = isinstance(llm, OfflineTeacher)
+        use_pipeline = is_offline_teacher(llm)
     template = GRID_TEMPLATE.replace("{task}", "{{ task }}").replace("{theme}", "{{ theme }}")
 
     def steps(model):
@@ -653,8 +617,6 @@ def run_qa_pipeline(llm: Any, grid: Sequence[Mapping], *, use_pipeline: Optional
 
     if not use_pipeline:
         import logging
-
-        from ._quiet import _DropMessages
 
         for name in ("question", "answer"):  # outside a Pipeline distilabel warns that there is none: expected
             logger = logging.getLogger(f"distilabel.step.{name}")

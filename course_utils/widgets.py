@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .evol import EvolResult
+
 __all__ = ["describe_round", "evol_explorer"]
 
 
@@ -20,8 +22,6 @@ def describe_round(result: Any, root_id: int, round_no: int) -> str:
     the elimination verdict (a failed evolution keeps the parent) and the similarity to the root.
     Raises ValueError with the valid ranges on an unknown root or round.
     """
-    from .evol import EvolResult
-
     if not isinstance(result, EvolResult):
         raise ValueError("result must be the EvolResult returned by course_utils.evol.evolve(...).")
     steps = result.lineage(root_id)  # validates root_id

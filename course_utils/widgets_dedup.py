@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .dedup import pairs_near_threshold, rouge_l_dedup
+
 __all__ = ["describe_threshold", "threshold_explorer"]
 
 
@@ -32,8 +34,6 @@ def describe_threshold(
     if the earlier one was kept); a pair at or below it is not. Raises ValueError/TypeError
     (from `course_utils.dedup`) on an invalid threshold or texts.
     """
-    from .dedup import pairs_near_threshold, rouge_l_dedup
-
     items = list(texts) if not isinstance(texts, str) else texts  # a str is rejected below
     kept = rouge_l_dedup(items, threshold, tokenizer=tokenizer)
     n = len(items)

@@ -1,14 +1,21 @@
-"""Shared fixtures: offline environment, the tiny local model, and the shared data folder."""
+"""Shared fixtures: offline environment, the tiny local model, and the shared data folder.
+
+Also puts the repository root on sys.path, so tests can import the maintainer tools
+(`from tools.notebooks import ...`), which are not part of the installed package.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")

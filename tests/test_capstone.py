@@ -170,11 +170,12 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from course_utils import capstone
+    from course_utils.capstone import steps
 
     config, out, calls, after, how = sys.argv[1:6]
     calls, after = Path(calls), int(after)
     os.environ["CAPSTONE_TEST_MAIN_PID"] = str(os.getpid())  # inherited by the forked step workers
-    original = capstone.generate_batch
+    original = steps.generate_batch
 
     def counted(llm, rows, cfg):
         out = original(llm, rows, cfg)
@@ -187,7 +188,8 @@ KILLER = textwrap.dedent("""
                 os.kill(int(os.environ["CAPSTONE_TEST_MAIN_PID"]), signal.SIGINT)
         return out
 
-    capstone.generate_batch = counted  # the workers are forked: they see the patched function
+    # GenerateStep looks generate_batch up in its own module; the workers are forked: they see the patch
+    steps.generate_batch = counted
     sys.exit(capstone.main(["--config", config, "--out", out, "--overwrite"]))
 """)
 

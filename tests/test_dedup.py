@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course_utils import dedup
+from course_utils._validate import InputError
+from course_utils.dedup import lcs as dedup_lcs
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructions_bench.jsonl"
 
@@ -203,8 +205,8 @@ def test_rouge_l_dedup_matches_reference(texts, threshold, block_size):
 def test_rouge_l_dedup_matches_reference_with_lossy_prefilter(texts, threshold, block_size):
     """Force a 4-symbol coarse alphabet: the LCS upper bound often collides and gets confirmed."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dedup, "_EXACT_CODES", 2)
-        mp.setattr(dedup, "_COARSE_CODES", 4)
+        mp.setattr(dedup_lcs, "_EXACT_CODES", 2)  # the engine reads its own module's globals
+        mp.setattr(dedup_lcs, "_COARSE_CODES", 4)
         got = dedup.rouge_l_dedup(texts, threshold, tokenizer="rouge", block_size=block_size)
     assert got == reference_dedup(texts, threshold)
 
@@ -540,7 +542,7 @@ def test_minhash_small_and_recall_helper():
         (lambda: dedup.rouge_l_dedup(None), TypeError, "None"),
         (lambda: dedup.rouge_l_dedup("one string"), TypeError, "wrap it in a list"),
         (lambda: dedup.rouge_l_dedup(["ok", 3]), TypeError, r"texts\[1\] is int"),
-        (lambda: dedup.rouge_l_dedup(["ok", None]), TypeError, "missing"),
+        (lambda: dedup.rouge_l_dedup(["ok", None]), TypeError, r"texts\[1\] is NoneType, not str"),
         (lambda: dedup.rouge_l_dedup(["a"], threshold=1.5), ValueError, r"outside \[0, 1\]"),
         (lambda: dedup.rouge_l_dedup(["a"], threshold=-0.1), ValueError, r"outside \[0, 1\]"),
         (lambda: dedup.rouge_l_dedup(["a"], threshold=math.nan), ValueError, "outside"),
@@ -554,7 +556,7 @@ def test_minhash_small_and_recall_helper():
         (lambda: dedup.mean_pairwise_rouge_l(["only one"]), ValueError, "at least 2"),
         (lambda: dedup.mean_pairwise_rouge_l(["a", "b"], sample=0), ValueError, "sample"),
         (lambda: dedup.kept_count_by_threshold(["a"], []), ValueError, "thresholds is empty"),
-        (lambda: dedup.exact_dedup([1]), TypeError, "expected str"),
+        (lambda: dedup.exact_dedup([1]), TypeError, r"exact_dedup\(\): texts\[0\] is int, not str"),
         (lambda: dedup.embed([]), ValueError, "empty"),
         (lambda: dedup.embed(["a"], model=42), TypeError, "SentenceTransformer"),
         (
@@ -571,8 +573,42 @@ def test_minhash_small_and_recall_helper():
     ],
 )
 def test_bad_input(call, exc, match):
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match=match) as info:
         call()
+    assert isinstance(info.value, InputError)  # one error type for every bad argument
+
+
+def test_numpy_scalar_thresholds_are_accepted():
+    texts = ["write a poem about cats", "write a poem about dogs", "list three capitals"]
+    want = dedup.rouge_l_dedup(texts, 0.7)
+    assert dedup.rouge_l_dedup(texts, np.float32(0.7)) == want
+    assert dedup.kept_count_by_threshold(texts, np.linspace(0.5, 0.7, 2)) == {0.5: 2, 0.7: 2}
+    with pytest.raises(InputError, match="threshold"):
+        dedup.rouge_l_dedup(texts, np.bool_(True))
+
+
+def test_lesson_data_loaders():
+    pairs = dedup.labelled_pairs()
+    assert len(pairs) == 24 and sum(dedup.is_duplicate(k) for _, _, k in pairs) == 12
+    assert all(isinstance(x, str) and x for a, b, _ in pairs for x in (a, b))
+    assert {k for _, _, k in pairs} == {"duplicate", *dedup.REASONS}
+    ja = dedup.japanese_instructions()
+    assert len(ja) == 12 and ja[0] == JA_MEAN and ja[1] == JA_VAR
+    assert dedup.labelled_pairs() is pairs  # loaded once, immutable
+
+
+def test_package_exports_every_public_name():
+    import course_utils.dedup as pkg
+
+    public = ["DEFAULT_EMBEDDING_MODEL", "ScoredPair", "tokenize", "rouge_l", "rouge_l_dedup",
+              "count_reference_pairs", "kept_count_by_threshold", "pairs_near_threshold",
+              "mean_pairwise_rouge_l", "exact_dedup", "normalize_text", "embed", "embedding_dedup",
+              "drop_both_dedup", "minhash_dedup", "removed_recall", "labelled_pairs",
+              "japanese_instructions", "is_duplicate", "separation", "threshold_accuracy"]
+    assert set(public) <= set(pkg.__all__)
+    for name in [*pkg.__all__, "Tokenizer", "_fmeasure_np", "_load_model", "_MODEL_CACHE"]:
+        assert getattr(pkg, name) is not None, name
+    assert callable(pkg.tokenize)  # the function, not a submodule of the same name
 
 
 def test_import_is_light():
@@ -580,7 +616,8 @@ def test_import_is_light():
         "import sys, time; t = time.perf_counter(); import course_utils.dedup; "
         "dt = time.perf_counter() - t; "
         "heavy = [m for m in ('numpy', 'rapidfuzz', 'torch', 'sentence_transformers', "
-        "'datasketch', 'rouge_score') if m in sys.modules]; print(dt, heavy)"
+        "'datasketch', 'rouge_score', 'course_utils.models') if m in sys.modules]; "
+        "print(dt, heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     dt, heavy = out.stdout.split(" ", 1)

@@ -108,6 +108,65 @@ def test_import_is_light_and_plots_leave_no_open_figure():
     assert out.stdout.strip() == "ok"
 
 
+def test_constraints_module_imports_no_other_course_module():
+    # The offline teacher imports evaluation.constraints: it must stay a leaf (only _validate).
+    import ast
+
+    import course_utils.evaluation.constraints as constraints_module
+
+    tree = ast.parse(Path(constraints_module.__file__).read_text(encoding="utf-8"))
+    course_imports = [
+        ("." * node.level) + (node.module or "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.level or (node.module or "").startswith("course_utils"))
+    ]
+    course_imports += [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("course_utils")
+    ]
+    assert course_imports == [".._validate"]
+
+
+def test_the_offline_judge_imports_first_and_checks_constraints():
+    code = (
+        "import course_utils.teacher\n"
+        "from course_utils.teacher.kinds.judge import score_response\n"
+        "good = score_response('List two fruits in fewer than 5 words.', 'Apples and pears.')\n"
+        "bad = score_response('List two fruits in fewer than 5 words.', "
+        "'Apples, pears, plums, figs and many more.')\n"
+        "print(good[0] > bad[0], 'satisfies all 1' in good[1], 'breaks 1 of 1' in bad[1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True True True"
+
+
+def test_bad_arguments_raise_input_error_naming_the_function(tmp_path):
+    from course_utils._validate import InputError
+
+    with pytest.raises(InputError, match=r"distinct_n\(\): texts is a single string"):
+        distinct_n("a text")
+    with pytest.raises(InputError, match=r"collapse_alarm\(\): rouge_threshold=2 is outside"):
+        collapse_alarm(["a b", "c d"], rouge_threshold=2)
+    with pytest.raises(InputError, match=r"constraint 'word_count' parameter n=-1 is too small"):
+        check("x", {"kind": "word_count", "relation": "exactly", "n": -1})
+    with pytest.raises(InputError, match=r"if_rate\(\): rows is None"):
+        if_rate(None)
+    with pytest.raises(InputError, match=r"top_verb_objects\(\): k=0 is too small"):
+        top_verb_objects(["Write a poem."], k=0)
+    with pytest.raises(InputError, match=r"judge_prompt\(\): instruction must be a str"):
+        judge_prompt(None, "x")
+    with pytest.raises(InputError, match=r"report\(\): title must be a str"):
+        report([{"instruction": "Write a poem."}], tmp_path, title=3)
+    with pytest.raises(InputError, match=r"parse_constraints\(\): instruction must be a str"):
+        parse_constraints(None)
+    assert not any(tmp_path.iterdir())  # report() checked its arguments before writing
+
+
 # ---------------------------------------------------------------------------------------------
 # Constraint checkers: one passing and one failing hand-written response per case
 # ---------------------------------------------------------------------------------------------

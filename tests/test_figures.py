@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from course_utils.figures import FIGURES, write_all
+from tools.figures import FIGURES, write_all
 
 ROOT = Path(__file__).resolve().parents[1]
 

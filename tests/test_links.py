@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import nbformat
 import pytest
 
-from course_utils.notebooks import all_notebooks, badge_problems, colab_badge, course_config
+from tools.notebooks import all_notebooks, badge_problems, colab_badge, course_config
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)|<img[^>]+src=[\"']([^\"']+)[\"']")
@@ -17,7 +17,7 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)|<img[^>]+src=[\"']([^\"']+)[\"']")
 
 def _markdown_sources():
     yield ROOT / "README.md", (ROOT / "README.md").read_text(encoding="utf-8")
-    for extra in ("INSTRUCTORS.md", "GLOSSARY.md", "images/README.md"):
+    for extra in ("INSTRUCTORS.md", "CONTRIBUTING.md", "GLOSSARY.md", "images/README.md"):
         if (ROOT / extra).exists():
             yield ROOT / extra, (ROOT / extra).read_text(encoding="utf-8")
     for path in all_notebooks():
@@ -42,15 +42,15 @@ def test_relative_link_resolves(path, target):
 
 def test_every_notebook_badge_and_install_url_match_the_slug(monkeypatch):
     """Change the slug in one place and the check sees every badge and install cell disagree."""
-    from course_utils import notebooks
+    from tools import notebooks
 
-    assert not badge_problems(), "run `python -m course_utils.notebooks badges`"
+    assert not badge_problems(), "run `python tools/notebooks.py badges`"
     monkeypatch.setattr(notebooks, "course_config", lambda: {"repo_slug": "someone/fork", "branch": "main"})
     assert len(notebooks.badge_problems()) >= len(all_notebooks())
 
 
 def test_every_notebook_badge_matches_the_slug():
-    assert not badge_problems(), "run `python -m course_utils.notebooks badges`"
+    assert not badge_problems(), "run `python tools/notebooks.py badges`"
 
 
 def test_readme_repository_links_use_the_slug():

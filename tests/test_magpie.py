@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -237,13 +239,91 @@ def test_filter_turns_counts_and_never_raises():
     assert M.filter_turns(None) == ([], {})
 
 
+# --- the topic measure ------------------------------------------------------------------------------------------
+# Hand-written, hand-labelled user queries (forum/chat style, nothing taken from the teacher's
+# bank). "dev" chose the descriptions in course_utils/data/magpie_topics.yaml and the threshold;
+# "test" measures them. Label null: none of the described domains.
+QUERIES = [json.loads(line) for line in
+           (Path(__file__).parent / "data" / "topic_queries.jsonl").read_text(encoding="utf-8").splitlines()]
+TEST_QUERIES = [q for q in QUERIES if q["split"] == "test"]
+
+
+def test_labelled_queries_cover_every_lesson_domain_and_some_distractors():
+    domains = M.topic_descriptions()
+    assert list(domains)[:3] == list(M.SYSTEM_PROMPTS)  # the lesson's domains come first
+    assert all(q["label"] is None or q["label"] in domains for q in QUERIES)
+    assert all(q["split"] in ("dev", "test") and q["text"].strip() for q in QUERIES)
+    for domain in M.SYSTEM_PROMPTS:
+        assert sum(q["label"] == domain for q in TEST_QUERIES) >= 10, domain
+    assert sum(q["label"] not in M.SYSTEM_PROMPTS for q in TEST_QUERIES) >= 10
+    assert len({q["text"] for q in QUERIES}) == len(QUERIES)
+
+
+def test_topic_of_agrees_with_hand_labels_on_held_out_queries():
+    lesson = [q for q in TEST_QUERIES if q["label"] in M.SYSTEM_PROMPTS]
+    got = M.topics_of([q["text"] for q in lesson])
+    agree = sum(g == q["label"] for g, q in zip(got, lesson)) / len(lesson)
+    wrong = [(q["label"], g, q["text"]) for g, q in zip(got, lesson) if g != q["label"]]
+    assert agree >= 0.8, f"topic_of agrees with the labels on {agree:.0%} of {len(lesson)} queries: {wrong}"
+    # off-topic queries must not count as on topic for a lesson domain
+    off = [q for q in TEST_QUERIES if q["label"] not in M.SYSTEM_PROMPTS]
+    leaked = [(t, q["text"]) for t, q in zip(M.topics_of([q["text"] for q in off]), off) if t in M.SYSTEM_PROMPTS]
+    assert len(leaked) <= 0.2 * len(off), f"off-topic queries detected as a lesson domain: {leaked}"
+    # topic_of and topics_of agree
+    assert [M.topic_of(q["text"]) for q in lesson[:5]] == got[:5]
+
+
+def test_domain_scores_are_cosines_and_the_threshold_decides_none(monkeypatch):
+    scores = M.domain_scores("How do I solve the equation 2x + 3 = 11?")
+    assert list(scores) == list(M.topic_descriptions())
+    assert all(-1.0 <= v <= 1.0 for v in scores.values())
+    assert max(scores, key=scores.get) == "mathematics" == M.topic_of("How do I solve the equation 2x + 3 = 11?")
+    assert M._description_embeddings() is M._description_embeddings()  # embedded once per process
+    monkeypatch.setattr(M, "TOPIC_MIN_SIMILARITY", 0.99)  # no description is that close
+    assert M.topic_of("How do I solve the equation 2x + 3 = 11?") is None
+    assert M.on_topic_share(["How do I solve the equation 2x + 3 = 11?"], "mathematics") == 0.0
+
+
+def test_topic_measure_none_and_na_cases():
+    for empty in ("", "   \n", None):
+        assert M.topic_of(empty) is None
+        assert M.domain_scores(empty) == {}
+    assert M.topics_of([]) == []
+    assert M.on_topic_share([], "cooking") is None  # nothing left to measure, not 0%
+    assert M.on_topic_share(iter(()), "cooking") is None
+    assert M.on_topic_share(["", None], "cooking") == 0.0  # empty turns are off topic
+    assert M.on_topic_share(["Can I swap baking soda for baking powder in banana bread?", ""], "cooking") == 0.5
+    assert M.format_share(None) == "n/a"
+    assert M.format_share(0.0) == "0%" and M.format_share(2 / 3) == "67%"
+
+
+def test_topic_measure_refuses_bad_input():
+    with pytest.raises(ValueError, match="single str"):
+        M.on_topic_share("Can I swap baking soda for baking powder?", "cooking")
+    with pytest.raises(ValueError, match="is None"):
+        M.on_topic_share(None, "cooking")
+    with pytest.raises(ValueError, match=r"texts\[1\] is int"):
+        M.on_topic_share(["fine", 3], "cooking")
+    with pytest.raises(ValueError, match="unknown domain 'knitting'.*'mathematics'"):
+        M.on_topic_share(["fine"], "knitting")
+    with pytest.raises(ValueError, match="domain must be a str"):
+        M.on_topic_share(["fine"], None)
+    with pytest.raises(ValueError, match="must be a str"):
+        M.topic_of(42)
+    with pytest.raises(ValueError, match="must be a str"):
+        M.domain_scores(["a list"])
+    with pytest.raises(ValueError, match="single dict"):
+        M.topics_of({"text": "a row"})
+
+
 def test_system_prompt_steers_but_weakly(offline):
-    assert M.topic_of("How do I solve the equation 2x + 3 = 11 with algebra?") == "mathematics"
-    assert M.topic_of("") is None and M.topic_of("Hello there.") is None
     rows = M.generate_magpie(offline, _rows(40, "cooking"))
     share = M.on_topic_share([M.first_user_turn(r) for r in rows], "cooking")
-    assert 0.6 <= share < 0.95  # the teacher drifts off topic in about a quarter of the queries
-    assert M.on_topic_share([], "cooking") == 0.0
+    # with the offline teacher, about a third of the queries are empty, echoed or drift off topic
+    assert 0.5 <= share < 0.95, share
+    asked = offline.generate_outputs([[{"role": "user", "content": M.explicit_prompt("cooking")}]],
+                                     num_generations=20)[0]["generations"]
+    assert M.on_topic_share([t for t in asked if M.turn_problem(t) is None], "cooking") > share
 
 
 # --- the exercise checks ------------------------------------------------------------------------------------------

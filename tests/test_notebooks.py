@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from course_utils.notebooks import make_exercise, stale_exercises, strip_solution
+from tools.notebooks import NoNotebooksError, main, make_exercise, stale_exercises, strip_solution
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -39,7 +41,19 @@ def test_each_lesson_has_three_tiered_exercises(path):
     text = _text(solution)
     assert len(re.findall(r"^## Exercise \d", text, re.M)) >= 3
     assert {"🐢", "🐕", "🦁"} <= set(text)
-    assert text.count("### BEGIN SOLUTION") >= 3 and text.count("checks.check_") >= 3
+    assert text.count("### BEGIN SOLUTION") >= 3
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_solutions_import_checks_one_way(path):
+    """`from course_utils import checks`, then `checks.check_...` and `checks.<topic>.DATA`."""
+    nb = json.loads(path.read_text())
+    text = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert text.count("from course_utils import checks\n") == 1
+    assert len(re.findall(r"(?<![\w.])checks\.check_\w+\(", text)) >= 3
+    other_style = r"^.*(?:course_utils\.checks\b|import checks as|\b\w+_checks\b).*$"
+    other = re.findall(other_style, text, re.M)
+    assert not other, f"{path.name}: import the checks one way only: {other}"
 
 
 def test_strip_solution_keeps_indentation_and_hint():
@@ -53,6 +67,27 @@ def test_strip_solution_keeps_indentation_and_hint():
 
 def test_exercises_are_current():
     assert not stale_exercises(), "run `make exercises`"
+
+
+def test_check_fails_loudly_when_it_finds_no_notebooks(tmp_path, capsys):
+    """Zero notebooks checked is a wrong path, never "current"."""
+    (tmp_path / "solutions").mkdir()
+    with pytest.raises(NoNotebooksError):
+        stale_exercises(tmp_path)
+    assert main(["check", "--root", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "no solution notebooks" in err and "current" not in out
+
+
+def test_check_command_runs_from_another_directory(tmp_path):
+    """The tool finds the repository from its own location, not from the working directory."""
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "notebooks.py"), "check"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"({len(SOLUTIONS)} checked)" in run.stdout
+    empty = subprocess.run([sys.executable, str(ROOT / "tools" / "notebooks.py"), "check",
+                            "--root", str(tmp_path)], capture_output=True, text=True)
+    assert empty.returncode == 1 and "no solution notebooks" in empty.stderr
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)

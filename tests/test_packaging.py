@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 try:
     import tomllib
 except ImportError:  # Python 3.10
@@ -22,7 +24,8 @@ def _name(req: str) -> str:
 
 def test_top_level_layout():
     expected = {"notebooks", "course_utils", "images", "exercises", "solutions", "tests", "benchmarks",
-                "environment.yml", "pyproject.toml", "README.md", "Makefile", "LICENSE"}
+                "tools", "environment.yml", "pyproject.toml", "README.md", "Makefile", "LICENSE",
+                "CONTRIBUTING.md"}
     assert expected <= {p.name for p in ROOT.iterdir()}
     assert (ROOT / ".ci" / "run").exists()
     assert "Apache License" in (ROOT / "LICENSE").read_text()
@@ -36,6 +39,25 @@ def test_import_is_fast_and_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[1] == "[]", f"heavy modules imported eagerly: {out[1]}"
     assert float(out[0]) < 1.0
+
+
+def test_wheel_ships_the_course_package_but_not_the_maintainer_tools(tmp_path):
+    """tools/ (notebook and figure tooling) stays in the repository; learners get course_utils."""
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("course_utils", "tools"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "--disable-pip-version-check", "-w", str(tmp_path / "whl"), str(src)],
+                   check=True, capture_output=True, text=True)
+    (wheel,) = (tmp_path / "whl").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "course_utils/__init__.py" in names and "course_utils/doctor.py" in names
+    assert "course_utils/tiny.py" in names
+    assert not [n for n in names if n.startswith("tools/")], names
+    assert not [n for n in names if n.rsplit("/", 1)[-1] in ("notebooks.py", "figures.py")], names
 
 
 def test_environment_yml_matches_pyproject():
@@ -65,8 +87,10 @@ def test_pyproject_pins():
 
 def test_makefile_ci_and_readme_agree():
     make = (ROOT / "Makefile").read_text()
-    for target in ("run:", "test:", "lab:", "bench:", "notebooks:"):
+    for target in ("run:", "test:", "lab:", "bench:", "notebooks:", "exercises:", "images:"):
         assert target in make
+    assert "tools/notebooks.py exercises" in make and "tools/figures.py images" in make
+    assert "course_utils.notebooks" not in make and "course_utils.figures" not in make
     assert "torch==2.13.0" in make
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()

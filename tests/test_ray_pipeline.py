@@ -180,10 +180,9 @@ def test_capstone_pipeline_runs_on_ray(local_ray, tmp_path):
     })
     pipeline = capstone.build_pipeline(cfg)
     missing = _classes_a_fresh_worker_cannot_import(pipeline)
-    if missing:
-        pytest.xfail(f"{', '.join(missing)}: not importable in a fresh process, so Ray workers cannot unpickle "
-                     f"these steps (the actors die and the run would hang). Fix in course_utils.capstone: define "
-                     f"the classes at module level, or add a module __getattr__ that calls _steps() for their names.")
+    assert not missing, (f"{', '.join(missing)}: not importable in a fresh process, so Ray workers cannot unpickle "
+                         f"these steps (the actors die and the run would hang). Define them at module level "
+                         f"(course_utils/capstone/steps.py).")
     distiset = _run_with_deadline(pipeline.ray(), 150, use_cache=False, logging_handlers=[])
     rows = distiset["default"]["train"].to_list()
     assert rows, "the capstone pipeline produced no rows on Ray"

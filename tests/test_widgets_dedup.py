@@ -116,6 +116,15 @@ def test_labelled_pairs_are_balanced():
     assert set(kinds) == {"duplicate", *dedup_checks.REASONS}
 
 
+def test_checks_use_the_lesson_data_of_course_utils_data():
+    from course_utils import dedup
+
+    # the checks grade exactly the pairs the notebooks load from course_utils/data/dedup_lesson.json
+    assert dedup_checks.LABELLED_PAIRS == dedup.labelled_pairs()
+    assert dedup_checks.JAPANESE_INSTRUCTIONS == dedup.japanese_instructions()
+    assert dedup_checks.separation is dedup.separation and dedup_checks.REASONS == dedup.REASONS
+
+
 def test_check_threshold_rouge(capsys):
     scores = dedup_checks._pair_scores("rouge_l")
     labels = [dedup_checks.is_duplicate(k) for _, _, k in dedup_checks.LABELLED_PAIRS]

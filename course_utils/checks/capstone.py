@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..budget import estimate_cost
+from ..capstone import CapstoneError, validate_config
 from .common import _safe_call, report
 
 
 def check_config_change(my_config: Any, mixed_rows: Any) -> bool:
     """Exercise 09-1: a valid config with a new dialogue share and a stricter ROUGE-L threshold, and its mix."""
-    from course_utils.capstone import CapstoneError, validate_config
-
     if my_config is None or mixed_rows is None:
         return report(False, "", "Fill in my_config and mixed_rows first (replace the `raise NotImplementedError`).")
     try:
@@ -76,8 +76,6 @@ def check_filter_step(step_class: Any) -> bool:
 
 def check_budget(my_budget: Any) -> bool:
     """Exercise 09-3: my_budget(plan, price_in_per_m, price_out_per_m) -> total dollars for the plan."""
-    from course_utils.budget import estimate_cost
-
     plan = {"self_instruct": {"items": 20_000, "tokens_in": 600, "tokens_out": 250},
             "evol_instruct": {"items": 10_000, "tokens_in": 1_800, "tokens_out": 700}}
     expected = sum(estimate_cost(s["items"], s["tokens_in"], s["tokens_out"], 0.5, 1.5) for s in plan.values())

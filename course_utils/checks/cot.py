@@ -6,6 +6,7 @@ import random
 from typing import Any, Callable, Sequence
 
 from .common import _safe_call, report
+from ..cot import FAMILIES, answers_match, parse_cot, parse_number, summarize, validate_cot, verify_batch
 
 # (broken sample, the answer a repair must keep, the reasoning a repair must keep); None: cannot be repaired
 REPAIR_CASES = [
@@ -23,8 +24,6 @@ REPAIR_CASES = [
 
 def check_repair(repair: Callable[[str], Any]) -> bool:
     """Exercise 05-1: repair broken CoT samples into the strict format, or return None when they cannot be."""
-    from ..cot import answers_match, parse_cot, validate_cot
-
     for text, answer, thinking in REPAIR_CASES:
         ok, result = _safe_call(repair, text)
         if not ok and result.startswith("not implemented"):
@@ -51,8 +50,6 @@ def check_repair(repair: Callable[[str], Any]) -> bool:
 
 def check_problem_family(generate: Callable[[random.Random], Any], solve: Callable[[str], Any], n: int = 20) -> bool:
     """Exercise 05-2: a new verifiable family: seeded generator, and a solver that reads the question text."""
-    from ..cot import FAMILIES, answers_match, parse_number
-
     problems = []
     for seed in range(n):
         ok, result = _safe_call(generate, random.Random(seed))
@@ -98,8 +95,6 @@ def check_problem_family(generate: Callable[[random.Random], Any], solve: Callab
 
 def check_verification_effect(fn: Callable[[Sequence, Sequence], dict], problems: Sequence, texts: Sequence) -> bool:
     """Exercise 05-3: kept fraction with format checks only, and with answer verification too."""
-    from ..cot import summarize, verify_batch
-
     ok, result = _safe_call(fn, problems, texts)
     if not ok:
         return report(False, "", f"Your function failed: {result}")

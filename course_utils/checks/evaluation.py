@@ -6,6 +6,10 @@ import random
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
+from .. import evaluation as ev
+from .. import models
+from ..dedup import rouge_l_dedup
+from ..self_instruct import build_prompt, load_seed_tasks, parse_tasks
 from .common import _safe_call, report
 
 # Exercise 08-1: (response, does it carry a postscript?)
@@ -23,8 +27,6 @@ _POSTSCRIPT_CASES = [
 
 def check_postscript_kind(rate: Any, kind: str = "postscript") -> bool:
     """Exercise 08-1: a registered "postscript" constraint kind, and its measured IF-rate."""
-    from course_utils import evaluation as ev
-
     if kind not in ev.CONSTRAINT_KINDS:
         return report(False, "", f"No constraint kind {kind!r} is registered: decorate your checker with "
                                  f"@ev.register_constraint({kind!r}, describe=...) and run the cell.")
@@ -71,8 +73,6 @@ def _close(a: Any, b: float) -> bool:
 
 def check_levels(levels_fn: Callable, rows: Sequence[dict]) -> bool:
     """Exercise 08-2: prompt-level and instruction-level accuracy by hand, equal to if_rate's strict ones."""
-    from course_utils import evaluation as ev
-
     if not callable(levels_fn):
         return report(False, "", "Pass your function itself (no parentheses), e.g. check_levels(levels, small).")
     for table, prompt, instruction in _LEVEL_CASES:
@@ -107,8 +107,6 @@ def check_levels(levels_fn: Callable, rows: Sequence[dict]) -> bool:
 
 
 def _tasks(llm: Any, pool: Sequence[str], n_prompts: int, k: int, seed: int) -> list[str]:
-    from course_utils.self_instruct import build_prompt, parse_tasks
-
     rng = random.Random(seed)
     prompts = [[{"role": "user", "content": build_prompt(rng.sample(list(pool), min(k, len(pool))))}]
                for _ in range(n_prompts)]
@@ -123,15 +121,13 @@ def _tasks(llm: Any, pool: Sequence[str], n_prompts: int, k: int, seed: int) -> 
 @lru_cache(maxsize=1)
 def collapse_test_sets() -> dict[str, tuple[tuple[str, ...], bool]]:
     """Named test sets for exercise 08-3: (texts, is it (partly) collapsed?), made with the offline teacher."""
-    from course_utils.self_instruct import load_seed_tasks
-    from course_utils.teacher import OfflineTeacher
-
     seeds = [r["instruction"] for r in load_seed_tasks()]
-    hot = OfflineTeacher(seed=7, generation_kwargs={"temperature": 1.0})
-    cold = OfflineTeacher(seed=7, generation_kwargs={"temperature": 0.0})
+    hot = models.unloaded_llm("offline", seed=7, generation_kwargs={"temperature": 1.0},
+                              announce=False)
+    cold = models.unloaded_llm("offline", seed=7, generation_kwargs={"temperature": 0.0},
+                               announce=False)
     hot.load()
     cold.load()
-    from course_utils.dedup import rouge_l_dedup
 
     # Broad: temperature 1, all seeds, runaways (> 60 words) and near-duplicates removed.
     broad = [t for t in _tasks(hot, seeds, n_prompts=12, k=6, seed=7) if len(t.split()) <= 60]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .common import _safe_call, report
+from ..dedup import rouge_l
+from ..evol import EliminationRules, EvolResult, eliminate, evolve
+from ..prompts import EVOL_OPERATORS, EvolOperator
 
 # Exercise 03-2: hand-labelled evolutions (parent, candidate, operator, expected reason or None = keep).
 # The good ones are what WizardLM asks for (10 to 20 new words, a specific concept in place of a
@@ -46,9 +49,6 @@ DEPTH_OPERATORS = ("constraints", "deepening", "concretizing", "reasoning", "com
 
 def check_new_operator(op: Any, result: Any) -> bool:
     """Exercise 03-1: a new, well-formed operator, used in an evolution run."""
-    from ..evol import EvolResult
-    from ..prompts import EVOL_OPERATORS, EvolOperator
-
     if not isinstance(op, EvolOperator):
         return report(False, "", "my_operator must be an EvolOperator(name, family, method), e.g. "
                                  "EvolOperator('persona', 'in-depth', 'Rewrite it as asked by ...').")
@@ -83,8 +83,6 @@ def check_new_operator(op: Any, result: Any) -> bool:
 
 def check_tuned_rules(rules: Any) -> bool:
     """Exercise 03-2: elimination rules that judge every hand-labelled case right."""
-    from ..evol import EliminationRules, eliminate
-
     if not isinstance(rules, EliminationRules):
         return report(False, "", "my_rules must be an EliminationRules(...), e.g. EliminationRules(min_new_words=1).")
     wrong = []
@@ -109,9 +107,6 @@ def check_tuned_rules(rules: Any) -> bool:
 
 def check_broken_instruction(llm: Any, instruction: Any, rules: Any) -> bool:
     """Exercise 03-3: an instruction whose in-depth evolution loses its meaning, and a rule that catches it."""
-    from ..dedup import rouge_l
-    from ..evol import EliminationRules, evolve
-
     if not isinstance(instruction, str) or not instruction.strip():
         return report(False, "", "fragile must be a non-empty instruction (a string).")
     if not isinstance(rules, EliminationRules):

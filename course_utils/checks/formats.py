@@ -6,6 +6,7 @@ import re
 from typing import Any, Callable
 
 from .common import _safe_call, report
+from ..formats import assistant_char_spans, build_labels, labels_from_spans, tokenize_with_offsets
 
 IGNORE_INDEX = -100
 
@@ -115,8 +116,6 @@ def _compare_labels(tokenizer: Any, messages: list, got: Any, want_ids: list, wa
 
 def check_fixed_labels(fixed: Callable[[Any, list], Any], tokenizer: Any) -> bool:
     """Exercise 06-2: a labelling function with no leak, on single- and multi-turn conversations."""
-    from ..formats import build_labels
-
     for messages in LABEL_CASES:
         ok, got = _safe_call(fixed, tokenizer, messages)
         if not ok:
@@ -149,8 +148,6 @@ ANSWER_CASES = [
 
 def reference_answer_labels(tokenizer: Any, messages: list) -> tuple[list[int], list[int]]:
     """Only `<answer>...</answer>` (tags included) of the final assistant turn carries loss."""
-    from ..formats import assistant_char_spans, labels_from_spans, tokenize_with_offsets
-
     text, spans = assistant_char_spans(tokenizer, messages)
     start, end = spans[-1]
     turn = text[start:end]

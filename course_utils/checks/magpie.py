@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from ..magpie import (SYSTEM_PROMPTS, build_magpie_prompt, first_user_turn, has_empty_assistant_turn,
+                      on_topic_share, render_llama3, turn_problem)
 from .common import _safe_call, report
 
 LLAMA3_CASES = [
@@ -21,12 +23,9 @@ def check_domain_dataset(build: Any, llm: Any, domain: str, min_rows: int = 20, 
 
     `build` may also be the rows themselves.
     """
-    from ..magpie import first_user_turn, on_topic_share, turn_problem
-    from ..teacher.core import load_bank
-
-    domains = sorted(load_bank()["domains"])
+    domains = list(SYSTEM_PROMPTS)
     if domain not in domains:
-        return report(False, "", f"{domain!r} is not one of the teacher's domains; choose one of {domains}.")
+        return report(False, "", f"{domain!r} is not one of the lesson's domains; choose one of {domains}.")
     rows = build
     if callable(build):
         ok, rows = _safe_call(build, llm)
@@ -44,6 +43,8 @@ def check_domain_dataset(build: Any, llm: Any, domain: str, min_rows: int = 20, 
         return report(False, "", f"{len(bad)} rows still have an empty, truncated or missing turn: pass the rows "
                                  f"through filter_turns(rows) and keep what it returns.")
     share = on_topic_share([first_user_turn(r) for r in rows], domain)
+    if share is None:
+        return report(False, "", "No rows to measure: generate some conversations first.")
     if share < min_share:
         return report(False, "", f"Only {share:.0%} of the user turns are about {domain} (need {min_share:.0%}): name "
                                  f"the domain, its typical tasks and vocabulary in the system prompt.")
@@ -52,8 +53,6 @@ def check_domain_dataset(build: Any, llm: Any, domain: str, min_rows: int = 20, 
 
 def check_llama3_prompt(fn: Callable[[list], Any]) -> bool:
     """Exercise 04-2: the Magpie pre-query prompt for the Llama 3 format, written by hand."""
-    from ..magpie import build_magpie_prompt, has_empty_assistant_turn, render_llama3
-
     for messages in LLAMA3_CASES:
         ok, got = _safe_call(fn, [dict(m) for m in messages])
         if not ok:

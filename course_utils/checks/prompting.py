@@ -6,15 +6,14 @@ import re
 from typing import Any, Callable
 
 from .common import _safe_call, report
+from ..parsing import parse_json_list
+from ..prompts import measure_batch
 
 
 # --- notebook 01 ---------------------------------------------------------------------------
 
 def check_v3_prompt(prompt: str, llm: Any, n: int = 8) -> bool:
     """Exercise 01-1: a V3-style prompt for a new domain is structured and measurably better than V1."""
-    from ..parsing import parse_json_list
-    from ..prompts import measure_batch
-
     if not isinstance(prompt, str) or not prompt.strip():
         return report(False, "", "Your prompt is empty: write the system prompt as a string.")
     low = prompt.lower()

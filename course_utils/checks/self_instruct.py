@@ -6,11 +6,12 @@ import functools
 from typing import Any, Callable, Sequence
 
 from .common import _safe_call, report
+from ..dedup import rouge_l
+from ..self_instruct import PARAPHRASE_PAIRS, STATS_TASKS, STATS_THEMES, diversity
 
 
 def _never_raise(check: Callable[..., bool]) -> Callable[..., bool]:
     """A check reports an answer it cannot even inspect as a failure, instead of raising."""
-
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> bool:
         try:
@@ -66,8 +67,6 @@ def check_added_filter(fn: Callable[[str], Any], stats: Any, name: str = "defini
 @_never_raise
 def check_own_grid(tasks: Sequence[str], themes: Sequence[str], grid: Sequence[dict], rows: Sequence[dict]) -> bool:
     """Exercise 02-2: a task x theme grid for your own domain, generated and measured."""
-    from ..self_instruct import STATS_TASKS, STATS_THEMES, diversity
-
     if not isinstance(tasks, (list, tuple)) or not isinstance(themes, (list, tuple)):
         return report(False, "", "my_tasks and my_themes must be lists of strings.")
     if len(set(tasks)) < 3 or len(set(themes)) < 3:
@@ -95,7 +94,6 @@ def check_own_grid(tasks: Sequence[str], themes: Sequence[str], grid: Sequence[d
 
 
 def _reference_curve(pairs, thresholds) -> dict:
-    from ..dedup import rouge_l
 
     pairs = list(pairs)
     return {t: (sum(rouge_l(a, b) > t for a, b in pairs) / len(pairs) if pairs else 0.0) for t in thresholds}
@@ -104,8 +102,6 @@ def _reference_curve(pairs, thresholds) -> dict:
 @_never_raise
 def check_paraphrase_threshold(curve_fn: Callable[[Sequence, Sequence[float]], dict], onset: Any) -> bool:
     """Exercise 02-3: the rejection curve of paraphrase pairs and the threshold where rejections start."""
-    from ..self_instruct import PARAPHRASE_PAIRS
-
     ok, got = _safe_call(curve_fn, [], THRESHOLDS)
     if not ok:
         return report(False, "", f"rejection_curve([], thresholds) failed: {got}. With no pairs, return 0.0 for every threshold.")

@@ -4,6 +4,7 @@
 `respond` and the request machinery are plain Python and import fast.
 """
 
+from . import kinds  # noqa: F401  (registers the built-in request kinds)
 from .core import DEFAULT_FAILURE_RATES, KINDS, Request, approx_tokens, register, respond
 
 __all__ = ["DEFAULT_FAILURE_RATES", "KINDS", "OfflineTeacher", "Request", "approx_tokens", "register", "respond"]

@@ -212,9 +212,11 @@ def _perturb(text: str, rng: random.Random) -> str:
 
 
 def respond(req: Request) -> tuple[str, str, Optional[str]]:
-    """Answer a request: returns (text, kind name, failure name or None)."""
-    from . import kinds  # noqa: F401  (registers the built-in kinds)
+    """Answer a request: returns (text, kind name, failure name or None).
 
+    The built-in kinds register themselves when `course_utils.teacher` is imported (its __init__
+    imports `kinds`), which always happens before this module can be used.
+    """
     kind = classify(req)
     rng = req.rng("global-failure")
     for failure in GLOBAL_FAILURES:

@@ -2,7 +2,8 @@
 
 The score is derived from real checks of the response text, not from a neural network:
 empty or refusing answers, echoes of the instruction, length, and the verifiable constraints
-(word counts, bullets, lowercase, ...) that `course_utils.evaluation` can detect and check.
+(word counts, bullets, lowercase, ...) that `course_utils.evaluation.constraints` can detect
+and check.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 
+from ...evaluation.constraints import check, parse_constraints
 from ..core import Request, register
 
 _IS_JUDGE = re.compile(r"(strict grader|rate|score|grade|judge)[\s\S]{0,400}(1-10|1 to 10|1 and 10|\"score\")", re.I)
@@ -37,19 +39,14 @@ def score_response(instruction: str, response: str) -> tuple[int, str]:
         reasons.append("it is too short to be useful")
     elif n > 40:
         score += 1
-    try:
-        from course_utils.evaluation import check, parse_constraints
-    except ImportError:  # evaluation module not available: length-only judgement
-        parse_constraints = None
-    if parse_constraints is not None:
-        constraints = parse_constraints(instruction)
-        failed = [c for c in constraints if not check(response, c)]
-        if constraints and not failed:
-            score += 2
-            reasons.append(f"it satisfies all {len(constraints)} verifiable constraints")
-        elif failed:
-            score -= 2 * len(failed)
-            reasons.append(f"it breaks {len(failed)} of {len(constraints)} verifiable constraints")
+    constraints = parse_constraints(instruction)
+    failed = [c for c in constraints if not check(response, c)]
+    if constraints and not failed:
+        score += 2
+        reasons.append(f"it satisfies all {len(constraints)} verifiable constraints")
+    elif failed:
+        score -= 2 * len(failed)
+        reasons.append(f"it breaks {len(failed)} of {len(constraints)} verifiable constraints")
     score = max(1, min(10, score))
     return score, ("The response is adequate" + (": " + "; ".join(reasons) if reasons else "") + ".")
 

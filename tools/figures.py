@@ -1,16 +1,22 @@
 """The course's explanatory figures, drawn by code (`make images` writes them to images/).
 
-    python -m course_utils.figures [OUT_DIR]
+    python tools/figures.py images [--out DIR]   # default DIR: this repository's images/
 
 Each function returns a matplotlib Figure; `write_all` saves every figure as PNG with fixed
 metadata, so regenerating a figure that did not change leaves the file byte-identical.
+A maintainer tool, not part of the installed package.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 from typing import Callable
+
+from course_utils.formats import build_labels, token_strings
+from course_utils.tiny import ensure_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BLUE, ORANGE, GREY, DARK = "#2b6cb0", "#dd6b20", "#a0aec0", "#1a202c"
 
@@ -18,17 +24,19 @@ BLUE, ORANGE, GREY, DARK = "#2b6cb0", "#dd6b20", "#a0aec0", "#1a202c"
 def _box(ax, x, y, text, color, w=0.26, h=0.1, fontsize=8.5, pad=0.01):
     from matplotlib.patches import FancyBboxPatch
 
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle=f"round,pad={pad},rounding_size={2 * pad}",
+    style = f"round,pad={pad},rounding_size={2 * pad}"
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle=style,
                                 fc=color, ec="none", alpha=0.9))
     ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color="white", wrap=True)
 
 
 def _arrow(ax, x0, y0, x1, y1, color=DARK):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color=color, lw=1.2))
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                arrowprops=dict(arrowstyle="->", color=color, lw=1.2))
 
 
 def breadth_vs_depth():
-    """Self-Instruct grows a pool sideways (new tasks); Evol-Instruct deepens one task over rounds."""
+    """Self-Instruct grows a pool sideways (new tasks); Evol-Instruct deepens one task."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
@@ -38,12 +46,14 @@ def breadth_vs_depth():
         ax.axis("off")
     left.set_title("Self-Instruct: breadth (new tasks from a seed pool)", fontsize=11)
     _box(left, 0.5, 0.85, "seed pool\n175 human tasks", DARK, w=0.3)
-    tasks = ["Explain the median", "Plan a 3-day trip", "Fix this SQL query", "Write a haiku", "Compare two loans"]
+    tasks = ["Explain the median", "Plan a 3-day trip", "Fix this SQL query", "Write a haiku",
+             "Compare two loans"]
     for i, t in enumerate(tasks):
         x = 0.1 + i * 0.2
         _box(left, x, 0.42, t, BLUE, w=0.17, h=0.14, fontsize=7)
         _arrow(left, 0.5, 0.79, x, 0.5)
-    left.text(0.5, 0.17, "filters: length, keywords, ROUGE-L > 0.7 vs. pool\nkept tasks join the pool: it grows wider each round",
+    left.text(0.5, 0.17, "filters: length, keywords, ROUGE-L > 0.7 vs. pool\n"
+              "kept tasks join the pool: it grows wider each round",
               ha="center", fontsize=8.5, color=DARK)
     right.set_title("Evol-Instruct: depth (one task, rewritten round by round)", fontsize=11)
     rounds = ["Explain the median.", "+ constraint: in under 100 words,\nfor a nurse",
@@ -55,14 +65,16 @@ def breadth_vs_depth():
         if i:
             _arrow(right, 0.42, y + 0.145, 0.42, y + 0.08)
             right.text(0.76, y, f"round {i}", fontsize=8, color=DARK, va="center")
-    right.text(0.42, 0.02, "elimination: unchanged, refusal, shorter, template words, too long", ha="center",
+    right.text(0.42, 0.02, "elimination: unchanged, refusal, shorter, template words, too long",
+               ha="center",
                fontsize=8.5, color=DARK)
     fig.tight_layout()
     return fig
 
 
 PIPELINE_STAGES = [
-    ("load seeds", DARK), ("Self-Instruct", BLUE), ("Evol-Instruct", ORANGE), ("answers\n(CoT for math)", BLUE),
+    ("load seeds", DARK), ("Self-Instruct", BLUE), ("Evol-Instruct", ORANGE),
+    ("answers\n(CoT for math)", BLUE),
     ("parse + filter", GREY), ("dedup\nROUGE-L,\nembeddings", GREY), ("quality\nscoring", GREY),
     ("mix 10-20%\ndialogue", GREY), ("export\nJSONL,\nDataset, card", DARK),
 ]
@@ -82,8 +94,10 @@ def pipeline_diagram():
         _box(ax, x, 0.55, label, color, w=0.088, h=0.42, fontsize=7.5, pad=0.004)
         if i:
             _arrow(ax, xs[i - 1] + 0.048, 0.55, x - 0.048, 0.55)
-    ax.text(0.26, 0.1, "generate (one teacher model, loaded once)", ha="center", fontsize=9, color=BLUE)
-    ax.text(0.72, 0.1, "filter and shape (no model needed, except embeddings)", ha="center", fontsize=9, color="#4a5568")
+    ax.text(0.26, 0.1, "generate (one teacher model, loaded once)", ha="center", fontsize=9,
+            color=BLUE)
+    ax.text(0.72, 0.1, "filter and shape (no model needed, except embeddings)", ha="center",
+            fontsize=9, color="#4a5568")
     fig.tight_layout()
     return fig
 
@@ -96,17 +110,15 @@ LOSS_MASK_EXAMPLE = [
 
 
 def loss_mask():
-    """The tokens of a ChatML conversation, coloured by whether they carry loss (assistant-only masking)."""
+    """A ChatML conversation's tokens, coloured by whether they carry loss (assistant-only)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
     from transformers import AutoTokenizer
 
-    from .formats import build_labels, token_strings
-    from .tiny import ensure_tiny_model
-
     tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_model())
     input_ids, labels = build_labels(tokenizer, LOSS_MASK_EXAMPLE)
-    shown = {" ": "\u2423", "\n": "\\n", "\u0120": "\u2423", "\u010a": "\\n"}  # make spaces and newlines visible
+    # make spaces and newlines visible
+    shown = {" ": "\u2423", "\n": "\\n", "\u0120": "\u2423", "\u010a": "\\n"}
     tokens = ["".join(shown.get(ch, ch) for ch in t) for t in token_strings(tokenizer, input_ids)]
     fig, ax = plt.subplots(figsize=(11, 3.3))
     ax.axis("off")
@@ -126,7 +138,8 @@ def loss_mask():
     ax.set_xlim(-0.5, max_x + 0.5)
     ax.set_ylim(y - 1.2, 0.8)
     n_loss = sum(lab != -100 for lab in labels)
-    ax.set_title(f"Assistant-only loss on the course's tiny tokenizer: {n_loss} of {len(labels)} tokens carry loss (green); "
+    ax.set_title(f"Assistant-only loss on the course's tiny tokenizer: {n_loss} of {len(labels)} "
+                 "tokens carry loss (green); "
                  "system and user tokens\nare masked with -100 (grey)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -139,7 +152,7 @@ FIGURES: dict[str, Callable] = {
 }
 
 
-def write_all(out_dir: str | Path = "images") -> list[Path]:
+def write_all(out_dir: str | Path = ROOT / "images") -> list[Path]:
     """Render every figure into `out_dir` (PNG, no timestamps in the metadata)."""
     import matplotlib
 
@@ -157,6 +170,18 @@ def write_all(out_dir: str | Path = "images") -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in write_all(sys.argv[1] if len(sys.argv) > 1 else "images"):
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring); returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python tools/figures.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    images = sub.add_parser("images", help="render every figure as PNG")
+    images.add_argument("--out", type=Path, default=ROOT / "images")
+    args = parser.parse_args(argv)
+    for path in write_all(args.out):
         print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""The capstone's configuration: the shipped defaults, validation, and the input rows it names.
+
+Every key is required and checked (`validate_config`); a bad value raises `CapstoneError` with a
+message that says how to fix it. `read_seeds` reads a seed file; `_input_rows` turns a config
+into the rows the pipeline's load step yields.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..cot import DIALOGUE_PROMPTS, generate_problems
+from ..evol import resolve_operators
+from ..models import llm_classes
+from ..self_instruct import load_seed_tasks
+
+__all__ = ["BACKENDS", "CapstoneError", "DEFAULT_CONFIG_FILE", "default_config", "load_config",
+           "read_seeds", "small_config", "validate_config"]
+
+DEFAULT_CONFIG_FILE = "data/capstone.yaml"
+BACKENDS = ("auto", "offline", "transformers", "llm")
+_DIALOGUE_EXTRA = ["Good morning!", "Thanks a lot, that helped.", "Can you help me?",
+                   "Nice to meet you!", "See you tomorrow!", "What's up?", "Have a nice day!",
+                   "Sorry, I have to go now."]
+
+
+class CapstoneError(ValueError):
+    """Bad input (config, seed file, output folder): the message says what is wrong and the fix."""
+
+
+def default_config() -> dict:
+    """The shipped default configuration (`course_utils/data/capstone.yaml`) as a dict."""
+    import yaml
+
+    package = resources.files("course_utils")
+    return yaml.safe_load(package.joinpath(DEFAULT_CONFIG_FILE).read_text(encoding="utf-8"))
+
+
+def small_config(**overrides: Any) -> dict:
+    """A small, fast configuration for tests and the notebook: offline teacher, no embedding model.
+
+    `overrides` are dotted keys, e.g. `small_config(**{"mixing.share": 0.2})`.
+    """
+    cfg = default_config()
+    cfg["backend"] = "offline"
+    cfg["name"] = "capstone-small"
+    cfg["output"]["distiset"] = True
+    for key, value in overrides.items():
+        _set_dotted(cfg, key, value)
+    return validate_config(cfg)
+
+
+def _set_dotted(cfg: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = cfg
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise CapstoneError(f"Unknown config key {key!r}: {p!r} is not a section.")
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def _schema() -> dict:
+    return default_config()
+
+
+def _check_keys(cfg: Mapping, schema: Mapping, where: str) -> None:
+    for key in cfg:
+        if key not in schema:
+            section = " in " + where.rstrip(".") if where else ""
+            raise CapstoneError(f"Unknown config key {where}{key!r}. Valid keys{section}: "
+                                f"{', '.join(schema)}. Check the spelling against "
+                                f"course_utils/data/capstone.yaml.")
+    for key, default in schema.items():
+        if key not in cfg:
+            raise CapstoneError(f"Missing config key {where}{key} (the default is {default!r}); "
+                                f"every key is required, copy it from "
+                                f"course_utils/data/capstone.yaml.")
+        if isinstance(default, dict):
+            if not isinstance(cfg[key], Mapping):
+                raise CapstoneError(f"Config key {where}{key} must be a section (a mapping), "
+                                    f"got {cfg[key]!r}.")
+            _check_keys(cfg[key], default, f"{where}{key}.")
+
+
+def _num(cfg: dict, key: str, lo: float, hi: float = float("inf"), integer: bool = False,
+         nullable: bool = False) -> None:
+    node = cfg
+    for p in key.split("."):
+        node = node[p]
+    if node is None and nullable:
+        return
+    kinds = int if integer else (int, float)
+    ok = not isinstance(node, bool) and isinstance(node, kinds) and lo <= node <= hi
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise CapstoneError(f"Config key {key} must be {kind} in [{lo}, {hi}], got {node!r}.")
+
+
+def validate_config(cfg: Any) -> dict:
+    """Check every key and value of a config dict; returns a deep copy, or raises CapstoneError."""
+    if not isinstance(cfg, Mapping):
+        raise CapstoneError("The config must be a YAML mapping (key: value lines); start from "
+                            "course_utils/data/capstone.yaml.")
+    cfg = copy.deepcopy(dict(cfg))
+    _check_keys(cfg, _schema(), "")
+    if not isinstance(cfg["name"], str) or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", cfg["name"]):
+        raise CapstoneError(f"name must be a simple identifier such as 'capstone-sft', "
+                            f"got {cfg['name']!r}.")
+    _num(cfg, "seed", 0, integer=True)
+    if cfg["backend"] not in BACKENDS:
+        raise CapstoneError(f"backend must be one of {', '.join(BACKENDS)}, "
+                            f"got {cfg['backend']!r}.")
+    if cfg["model"] is not None and not isinstance(cfg["model"], str):
+        raise CapstoneError("model must be a hub id, a local folder or null.")
+    _validate_llm_section(cfg["llm"], required=cfg["backend"] == "llm")
+    _num(cfg, "generation.max_new_tokens", 1, integer=True)
+    _num(cfg, "generation.temperature", 0, 2)
+    _num(cfg, "generation.batch_size", 1, integer=True)
+    if cfg["seeds"]["file"] is not None and not isinstance(cfg["seeds"]["file"], str):
+        raise CapstoneError("seeds.file must be a path to a JSONL file or null.")
+    _num(cfg, "seeds.n", 1, integer=True)
+    _num(cfg, "seeds.math_problems", 0, integer=True)
+    _num(cfg, "seeds.dialogue", 0, integer=True)
+    _num(cfg, "self_instruct.rounds", 1, integer=True)
+    _num(cfg, "self_instruct.prompts_per_batch", 1, integer=True)
+    _num(cfg, "self_instruct.threshold", 0, 1)
+    _num(cfg, "evol.rounds", 0, integer=True)
+    if cfg["evol"]["operators"] is not None:
+        try:
+            resolve_operators(cfg["evol"]["operators"])
+        except ValueError as e:
+            raise CapstoneError(f"evol.operators: {e}") from None
+    _num(cfg, "filters.min_response_words", 0, integer=True)
+    _num(cfg, "filters.max_response_words", 1, integer=True)
+    if not isinstance(cfg["filters"]["check_math_answers"], bool):
+        raise CapstoneError("filters.check_math_answers must be true or false.")
+    _num(cfg, "dedup.rouge_threshold", 0, 1)
+    _num(cfg, "dedup.embedding_threshold", 0, 1, nullable=True)
+    if cfg["quality"]["method"] not in ("rules", "judge"):
+        raise CapstoneError(f"quality.method must be 'rules' or 'judge', "
+                            f"got {cfg['quality']['method']!r}.")
+    _num(cfg, "quality.min_complexity", 0)
+    _num(cfg, "quality.min_judge_score", 1, 10)
+    _num(cfg, "mixing.share", 0, 0.5)
+    _validate_output(cfg["output"])
+    return cfg
+
+
+def _validate_output(out: dict) -> None:
+    jsonl = out["jsonl"]
+    if not isinstance(jsonl, str) or not jsonl.endswith(".jsonl") or "/" in jsonl:
+        raise CapstoneError(f"output.jsonl must be a file name ending in .jsonl, got {jsonl!r}.")
+    for key in ("distiset", "card"):
+        if not isinstance(out[key], bool):
+            raise CapstoneError(f"output.{key} must be true or false.")
+    if out["system_prompt"] is not None and not isinstance(out["system_prompt"], str):
+        raise CapstoneError("output.system_prompt must be text or null.")
+    if out["cache_dir"] is not None and not isinstance(out["cache_dir"], str):
+        raise CapstoneError("output.cache_dir must be a folder path or null.")
+
+
+def _validate_llm_section(section: Any, required: bool) -> None:
+    """The `llm` section names a distilabel LLM class and its fields (checked, not instantiated)."""
+    if section is None:
+        if required:
+            raise CapstoneError("backend is 'llm' but the llm section is null: name a distilabel "
+                                "LLM class, e.g. llm: {class: OpenAILLM, model: ..., "
+                                "base_url: http://localhost:8000/v1}.")
+        return
+    if not isinstance(section, Mapping) or "class" not in section:
+        raise CapstoneError("llm must be null or a mapping with a 'class' key naming a distilabel "
+                            "LLM, e.g. {class: OpenAILLM, model: ..., base_url: ...}.")
+    classes = llm_classes()
+    name = section["class"]
+    if name not in classes:
+        raise CapstoneError(f"llm.class {name!r} is not a distilabel LLM class. "
+                            f"Known: {', '.join(sorted(classes))}.")
+    fields = set(classes[name].model_fields)
+    unknown = [k for k in section if k not in ("class", "api_key_env") and k not in fields]
+    if unknown:
+        shown = sorted(f for f in fields if not f.startswith("_"))[:25]
+        raise CapstoneError(f"llm: {name} has no field(s) {unknown}. Its fields include: "
+                            f"{', '.join(shown)}.")
+    if "api_key" in section:
+        raise CapstoneError("llm: never write an API key in the config; set api_key_env to the "
+                            "NAME of the environment variable that holds it.")
+
+
+def load_config(path: Any = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
+    """Read and validate a YAML config (None: the shipped default); `overrides`: dotted keys."""
+    import yaml
+
+    if path is None:
+        cfg = default_config()
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise CapstoneError(f"Config file {str(path)!r} does not exist. Start from "
+                                f"course_utils/data/capstone.yaml.")
+        try:
+            cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise CapstoneError(f"Config file {p.name} is not valid YAML: "
+                                f"{str(e).splitlines()[0]}") from None
+    if isinstance(cfg, Mapping):
+        cfg = dict(cfg)
+        for key, value in (overrides or {}).items():
+            _set_dotted(cfg, key, value)
+    return validate_config(cfg)
+
+
+# --- seeds ---------------------------------------------------------------------------------------
+
+
+def read_seeds(path: Optional[str]) -> list[dict]:
+    """Seed rows ({'instruction': ...}) from a JSONL file (None: the course's seed tasks)."""
+    if path is None:
+        return [{"instruction": r["instruction"]} for r in load_seed_tasks()]
+    p = Path(path)
+    if not p.is_file():
+        raise CapstoneError(f"Seed file {str(path)!r} does not exist.")
+    rows = []
+    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise CapstoneError(f"Seed file {p.name} is not JSONL: line {i} is not a JSON object "
+                                f"({line[:40]!r}). Write one {{\"instruction\": ...}} object per "
+                                f"line.") from None
+        text = rec.get("instruction") if isinstance(rec, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise CapstoneError(f"Seed file {p.name}, line {i}: each line needs a non-empty "
+                                f"'instruction' string.")
+        rows.append({"instruction": " ".join(text.split())})
+    if not rows:
+        raise CapstoneError(f"Seed file {p.name} is empty: write at least one "
+                            f"{{\"instruction\": ...}} line.")
+    return rows
+
+
+def _input_rows(cfg: dict) -> list[dict]:
+    """What the load step yields: seed tasks, math problems and dialogue prompts, with a `kind`."""
+    seeds = read_seeds(cfg["seeds"]["file"])[: cfg["seeds"]["n"]]
+    rows = [{"instruction": s["instruction"], "kind": "seed", "answer": None} for s in seeds]
+    if cfg["seeds"]["math_problems"]:
+        rows += [{"instruction": p.question, "kind": "math", "answer": p.answer}
+                 for p in generate_problems(cfg["seeds"]["math_problems"], seed=cfg["seed"])]
+    n_dialogue = cfg["seeds"]["dialogue"]
+    dialogue = (list(DIALOGUE_PROMPTS) + _DIALOGUE_EXTRA) * (1 + n_dialogue // 16)
+    rows += [{"instruction": d, "kind": "dialogue", "answer": None} for d in dialogue[:n_dialogue]]
+    return rows

@@ -1,0 +1,79 @@
+"""Evaluate an SFT data set: instruction following, complexity, diversity, a report, a judge.
+
+Six tools, each usable on its own with plain lists of strings or rows (`list[dict]`), one file
+each:
+
+1. `constraints.py`: verifiable IFEval-style constraints (Zhou et al. 2023, arXiv:2311.07911),
+   plain dicts `{"kind": ..., **params}` checked by code (`check`), described in English
+   (`describe_constraint`) and found in instructions (`parse_constraints`); a registry
+   (`CONSTRAINT_KINDS`, `register_constraint`) makes adding a kind writing one function.
+   `accuracy.py`: `if_rate`, IFEval's prompt/instruction-level strict/loose accuracy.
+2. `complexity.py`: complexity of an instruction from surface cues, and its root verb and
+   object (`root_verb_object`), the view the Self-Instruct paper draws as a sunburst.
+3. `diversity.py`: distinct-n, mean pairwise ROUGE-L, mean embedding cosine, and
+   `collapse_alarm`, whose default thresholds were measured on real data.
+4. `plots.py`: matplotlib `Figure`s, returned already closed in pyplot, safe under Agg.
+5. `report.py`: `report`, a one-page, deterministic markdown report with PNGs.
+6. `judge.py`: LLM-as-judge, a rating prompt (`JUDGE_PROMPT_V1`, `judge_prompt`) and a parser
+   that never raises (`parse_judge`).
+
+Heavy libraries (matplotlib, sentence-transformers via `course_utils.dedup`) are imported
+inside the functions that need them, so importing this package is fast.
+"""
+
+from .accuracy import if_rate
+from .complexity import complexity, complexity_table, root_verb_object, top_verb_objects
+from .constraints import (
+    CONSTRAINT_KINDS,
+    RELATIONS,
+    ConstraintKind,
+    check,
+    describe_constraint,
+    loose_variants,
+    parse_constraints,
+    register_constraint,
+)
+from .diversity import (
+    COSINE_THRESHOLD,
+    DISTINCT2_FLOOR,
+    DISTINCT_BATCH,
+    ROUGE_THRESHOLD,
+    collapse_alarm,
+    distinct_n,
+    mean_embedding_cosine,
+    mean_pairwise_rouge_l,
+)
+from .judge import JUDGE_PROMPT_V1, judge_prompt, parse_judge
+from .plots import plot_complexity, plot_verb_sunburst
+from .report import Report, report
+
+__all__ = [
+    "CONSTRAINT_KINDS",
+    "COSINE_THRESHOLD",
+    "DISTINCT2_FLOOR",
+    "DISTINCT_BATCH",
+    "JUDGE_PROMPT_V1",
+    "RELATIONS",
+    "ROUGE_THRESHOLD",
+    "ConstraintKind",
+    "Report",
+    "check",
+    "collapse_alarm",
+    "complexity",
+    "complexity_table",
+    "describe_constraint",
+    "distinct_n",
+    "if_rate",
+    "judge_prompt",
+    "loose_variants",
+    "mean_embedding_cosine",
+    "mean_pairwise_rouge_l",
+    "parse_constraints",
+    "parse_judge",
+    "plot_complexity",
+    "plot_verb_sunburst",
+    "register_constraint",
+    "report",
+    "root_verb_object",
+    "top_verb_objects",
+]

@@ -1,0 +1,249 @@
+"""Notebook tooling for maintainers: exercises from solutions, headless runs, Colab badges.
+
+Exercises have one source, the solution notebook. In `solutions/NN_*.ipynb`, solution code sits
+between `### BEGIN SOLUTION` and `### END SOLUTION`; an optional `### HINT: ...` line inside the
+block becomes the hint. The exercise notebook replaces each block with a stub that raises
+`NotImplementedError`, and has no outputs.
+
+Run from anywhere (paths come from this file's location, not from an installed package):
+
+    python tools/notebooks.py exercises         # regenerate exercises/ from solutions/
+    python tools/notebooks.py check             # fail if exercises/ is stale (or none are found)
+    python tools/notebooks.py execute FILE...   # run in place, rewriting outputs
+    python tools/notebooks.py badges            # rewrite every "Open in Colab" badge from the slug
+
+`exercises`, `check` and `badges` take `--root DIR` (default: this repository). Finding no
+notebook is an error, never "current". The repository slug lives in one place,
+`[tool.course] repo_slug` in pyproject.toml. Not part of the installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
+_BLOCK = re.compile(
+    r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M
+)
+_BADGE = re.compile(
+    r"\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]"
+    r"\([^)]*\)"
+)
+_INSTALL_URL = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+@[\w./-]+")
+_NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+class NoNotebooksError(FileNotFoundError):
+    """No course notebook was found where one was expected (a wrong root, a moved folder)."""
+
+
+def strip_solution(source: str) -> str:
+    """Replace every solution block in a cell's source with a stub raising NotImplementedError."""
+
+    def stub(m: re.Match) -> str:
+        indent, body = m.group(1), m.group(2)
+        hints = (ln.split(HINT, 1)[1].strip() for ln in body.splitlines() if HINT in ln)
+        hint = next(hints, "see the markdown above")
+        message = json.dumps(f"Hint: {hint}", ensure_ascii=False)  # valid Python, quotes escaped
+        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({message})"
+
+    return _BLOCK.sub(stub, source)
+
+
+def make_exercise(solution):
+    """Return the exercise notebook (nbformat node) generated from a solution notebook."""
+    nb = copy.deepcopy(solution)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = strip_solution(cell.source)
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "markdown":  # the badge and title point at the exercise itself
+            cell.source = re.sub(r"(/blob/[^/]+/)solutions/", r"\1exercises/", cell.source)
+            cell.source = cell.source.replace("(solutions)", "(exercises)")
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def solution_pairs(root: Path = ROOT) -> list[tuple[Path, Path]]:
+    """(solution, exercise) paths under `root`; NoNotebooksError when there is no solution."""
+    root = Path(root)
+    pairs = [(s, root / "exercises" / s.name)
+             for s in sorted((root / "solutions").glob(_NOTEBOOK_GLOB))]
+    if not pairs:
+        raise NoNotebooksError(f"no solution notebooks ({_NOTEBOOK_GLOB}) in {root / 'solutions'}")
+    return pairs
+
+
+def write_exercises(root: Path = ROOT) -> list[Path]:
+    """Regenerate every exercise notebook from its solution notebook."""
+    import nbformat
+
+    written = []
+    for sol, ex in solution_pairs(root):
+        nbformat.write(make_exercise(nbformat.read(sol, as_version=4)), ex)
+        written.append(ex)
+    return written
+
+
+def stale_exercises(root: Path = ROOT) -> list[str]:
+    """Names of exercise notebooks that differ from what their solutions generate (or missing)."""
+    import nbformat
+
+    stale = []
+    for sol, ex in solution_pairs(root):
+        want = nbformat.writes(make_exercise(nbformat.read(sol, as_version=4)))
+        if not ex.exists() or nbformat.writes(nbformat.read(ex, as_version=4)) != want:
+            stale.append(ex.name)
+    return stale
+
+
+def course_config() -> dict:
+    """The `[tool.course]` table of pyproject.toml (repository slug and branch)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["tool"]["course"]
+
+
+def colab_badge(relpath: str) -> str:
+    """The Markdown "Open in Colab" badge for a notebook path relative to the repository root."""
+    cfg = course_config()
+    url = (f"https://colab.research.google.com/github/{cfg['repo_slug']}"
+           f"/blob/{cfg['branch']}/{relpath}")
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
+def install_url() -> str:
+    """The pip URL the Colab install cell uses: the configured slug at the configured branch."""
+    cfg = course_config()
+    return f"git+https://github.com/{cfg['repo_slug']}@{cfg['branch']}"
+
+
+def all_notebooks(root: Path = ROOT) -> list[Path]:
+    """Every course notebook (lessons, solutions, exercises); NoNotebooksError when none."""
+    root = Path(root)
+    found = [p for d in ("notebooks", "solutions", "exercises")
+             for p in sorted((root / d).glob(_NOTEBOOK_GLOB))]
+    if not found:
+        raise NoNotebooksError(f"no course notebooks ({_NOTEBOOK_GLOB}) under {root}")
+    return found
+
+
+def badge_problems(root: Path = ROOT) -> list[str]:
+    """Notebooks whose badge or Colab install URL disagrees with the configured slug."""
+    import nbformat
+
+    problems = []
+    for path in all_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        nb = nbformat.read(path, as_version=4)
+        if colab_badge(rel) not in nb.cells[0].source:
+            problems.append(rel)
+        code = (c.source for c in nb.cells if c.cell_type == "code")
+        urls = {u for src in code for u in _INSTALL_URL.findall(src)}
+        if urls - {install_url()}:
+            problems.append(f"{rel} (install cell)")
+    return problems
+
+
+def write_badges(root: Path = ROOT) -> list[Path]:
+    """Rewrite each notebook's badge (first cell) and Colab install URL; return changed files."""
+    import nbformat
+
+    changed = []
+    for path in all_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        nb = nbformat.read(path, as_version=4)
+        cell = nb.cells[0]
+        if _BADGE.search(cell.source):
+            new = _BADGE.sub(colab_badge(rel), cell.source)
+        else:
+            new = colab_badge(rel) + "\n\n" + cell.source
+        dirty = new != cell.source
+        cell.source = new
+        for code in (c for c in nb.cells if c.cell_type == "code"):
+            fixed = _INSTALL_URL.sub(install_url(), code.source)
+            dirty |= fixed != code.source
+            code.source = fixed
+        if dirty:
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
+def execute(path: Path, timeout: int = 600) -> None:
+    """Execute a notebook top to bottom on a fresh kernel and write the outputs back in place."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    resources = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources).execute()
+    for cell in nb.cells:  # keep the files small and diffs stable
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)  # widget state changes on every run; views render live
+    nbformat.write(nb, path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python tools/notebooks.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("exercises", "regenerate exercises/ from solutions/"),
+                       ("check", "fail if exercises/ is stale"),
+                       ("badges", "rewrite every Colab badge and install URL from the slug")):
+        sub.add_parser(name, help=text).add_argument("--root", type=Path, default=ROOT)
+    run = sub.add_parser("execute", help="run notebooks in place, rewriting their outputs")
+    run.add_argument("files", nargs="+", type=Path)
+    return parser
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "exercises":
+        for p in write_exercises(args.root):
+            print(f"wrote {_rel(p, args.root)}")
+    elif args.command == "badges":
+        for p in write_badges(args.root):
+            print(f"rewrote badge in {_rel(p, args.root)}")
+    elif args.command == "check":
+        pairs, stale = solution_pairs(args.root), stale_exercises(args.root)
+        if stale:
+            print(f"Stale exercise notebooks: {', '.join(stale)}. Run `make exercises`.")
+            return 1
+        print(f"Exercises are current ({len(pairs)} checked).")
+    else:
+        for name in args.files:
+            print(f"executing {name}", flush=True)
+            execute(name)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring); returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except NoNotebooksError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
