@@ -513,8 +513,7 @@ def generate_from_grid(llm: Any, grid: Sequence[Mapping], num_generations: int =
 
 
 def diversity(texts: Sequence[str]) -> dict:
-    """n, mean pairwise ROUGE-L (lower = more diverse; None under 2 texts), distinct first verbs and their ratio."""
-
+    """n, mean pairwise ROUGE-L (lower = more diverse; None under 2 texts), distinct root verbs and their ratio."""
     texts = [t for t in texts if isinstance(t, str) and t.strip()]
     verbs = [v for v in (first_verb(t) for t in texts) if v]
     return {

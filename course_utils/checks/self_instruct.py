@@ -90,7 +90,7 @@ def check_own_grid(tasks: Sequence[str], themes: Sequence[str], grid: Sequence[d
         return report(False, "", f"Mean pairwise ROUGE-L is {d['mean_rouge_l']}: the instructions repeat each other. "
                                  f"Make the task types and themes more different from one another.")
     return report(True, f"{len(rows)} instructions cover {len(hit)}/{len(want)} cells; mean pairwise ROUGE-L "
-                        f"{d['mean_rouge_l']}, {d['distinct_verbs']} distinct first verbs.", "")
+                        f"{d['mean_rouge_l']}, {d['distinct_verbs']} distinct root verbs.", "")
 
 
 def _reference_curve(pairs, thresholds) -> dict:
