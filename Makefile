@@ -54,12 +54,15 @@ test: setup $(TINY)/course-tiny-model.json
 	@# Ray is an extra (not in the default install); the scale-out test needs it.
 	@$(BIN)/python -c "import ray" 2>/dev/null || $(PIP) install -e ".[ray]" 2>&1 | grep -v "^WARNING: Location" || true
 	$(OFFLINE_ENV) COURSE_BACKEND=offline $(BIN)/python -m pytest -q -n 2 --dist loadfile tests \
-		--ignore=tests/browser --ignore=tests/test_notebooks_tiny.py $(NOTEBOOKS) $(SOLUTIONS) \
+		--ignore=tests/browser --ignore=tests/test_notebooks_tiny.py --ignore=tests/test_notebooks_server.py \
+		$(NOTEBOOKS) $(SOLUTIONS) \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 	@# One OpenMP thread per kernel here: two tiny-model kernels on two cores made torch's threads
 	@# spin-wait (notebook 05 went from 7 s to over 300 s). Not for nbval: embedding floats, and so a
 	@# pair right at a cosine threshold, depend on the thread count the outputs were recorded with.
 	$(OFFLINE_ENV) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist load tests/test_notebooks_tiny.py
+	@# The lessons on a real OpenAI-compatible server: `transformers serve` with the tiny model, one per worker.
+	$(OFFLINE_ENV) OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist load tests/test_notebooks_server.py
 
 # JupyterLab in headless Chromium (Debian's `chromium` package: apt-get install chromium).
 test-browser: setup

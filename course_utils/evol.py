@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from .dedup import embed, rouge_l
 from .evaluation import complexity
+from ._validate import require_unit
 from .parsing import is_refusal
 from .progress import generate_outputs
 from .prompts import EVOL_OPERATORS, EvolOperator
@@ -98,6 +99,8 @@ def new_words(parent: str, candidate: str) -> list[str]:
 
 
 def _unit(value: Any, name: str, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        require_unit(value, name)  # the type error: "must be a number in [0, 1] such as 0.7"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)) \
             or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name}={value!r} is outside [0, 1]: it is a fraction. {fix}")

@@ -321,14 +321,14 @@ def _check_batch_size(value: Any, name: str = "batch_size") -> int:
     except (TypeError, ValueError):
         size = 0
     if isinstance(value, bool) or size < 1 or (isinstance(value, float) and size != value):
-        raise BackendError(f"{name}={value!r} is not a positive integer: pass the number of prompts "
-                           f"the model generates for at once, e.g. 8 (1 = one prompt at a time).")
+        raise BackendError(f"{name}={value!r} is not a positive integer: pass the number of "
+                           f"prompts the model generates for at once, e.g. 8 (1 = one at a time).")
     return size
 
 
 @functools.lru_cache(maxsize=1)
 def _shared_transformers_class() -> type:
-    """The course's TransformersLLM subclass (built once: distilabel is imported only when asked for)."""
+    """The course's TransformersLLM subclass (built once, when distilabel is first needed)."""
     quiet_distilabel()
     from distilabel.models import TransformersLLM
     from pydantic import Field, PositiveInt
@@ -362,7 +362,7 @@ def _shared_transformers_class() -> type:
         def generate(self, inputs, num_generations: int = 1, max_new_tokens: int = 128,
                      temperature: float = 0.1, repetition_penalty: float = 1.1, top_p: float = 1.0,
                      top_k: int = 0, do_sample: bool = True, batch_size: Optional[int] = None):
-            """Generates `num_generations` responses for each input, `batch_size` inputs per forward pass.
+            """Generates `num_generations` responses per input, `batch_size` per forward pass.
 
             Args:
                 inputs: a list of inputs in chat format to generate responses for.
@@ -379,13 +379,13 @@ def _shared_transformers_class() -> type:
                 A list of lists of strings containing the generated responses for each input.
             """
             size = _check_batch_size(batch_size) if batch_size is not None else self.batch_size
-            kwargs = dict(num_generations=num_generations, max_new_tokens=max_new_tokens, top_k=top_k,
-                          temperature=temperature, repetition_penalty=repetition_penalty, top_p=top_p,
-                          do_sample=do_sample)
+            kwargs = dict(num_generations=num_generations, max_new_tokens=max_new_tokens,
+                          temperature=temperature, repetition_penalty=repetition_penalty,
+                          top_p=top_p, top_k=top_k, do_sample=do_sample)
             pipe = self._pipeline
             _pad_left(pipe.tokenizer)
             before = pipe._batch_size
-            pipe._batch_size = max(1, min(size, len(inputs)))  # the pipeline's default for this call
+            pipe._batch_size = max(1, min(size, len(inputs)))  # its default, for this call only
             try:
                 if len(inputs) <= size or outer_bar_active():
                     return super().generate(inputs, **kwargs)
@@ -405,7 +405,8 @@ def shared_transformers_llm(model: str, *, batch_size: Optional[int] = None, **k
     """A `TransformersLLM` whose weights are loaded once per process and shared by every step.
 
     It generates `batch_size` prompts per forward pass (default `COURSE_BATCH_SIZE`, else 8); a
-    `batch_size` in `generation_kwargs` (as `get_llm("transformers", batch_size=4)` passes it) sets it too.
+    `batch_size` in `generation_kwargs` (`get_llm("transformers", batch_size=4)` puts it there)
+    sets it too.
     """
     generation_kwargs = dict(kwargs.pop("generation_kwargs", None) or {})
     if "batch_size" in generation_kwargs:
@@ -426,7 +427,7 @@ def _pad_left(tokenizer: Any) -> None:
 
 
 def _load_dtype(llm: Any) -> Any:
-    """The dtype to load: the checkpoint's ("auto"), but float16 for bfloat16 weights on a GPU without bf16.
+    """The checkpoint's dtype ("auto"), but float16 for bfloat16 weights on a GPU without bf16.
 
     A T4 (Colab's free GPU) has no bfloat16 units: PyTorch emulates them, far slower than float16.
     This runs where the model is loaded, so asking CUDA here does not initialise it in a parent
@@ -438,13 +439,14 @@ def _load_dtype(llm: Any) -> Any:
     from transformers import AutoConfig
 
     token = llm.token.get_secret_value() if llm.token is not None else None
-    config = AutoConfig.from_pretrained(llm.model, revision=llm.revision, token=token, trust_remote_code=False)
+    config = AutoConfig.from_pretrained(llm.model, revision=llm.revision, token=token,
+                                        trust_remote_code=False)
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     return "float16" if str(dtype).replace("torch.", "") == "bfloat16" else "auto"
 
 
 def _native_bf16() -> bool:
-    """Whether the current CUDA GPU computes in bfloat16 natively (compute capability 8.0+, Ampere on)."""
+    """Whether the CUDA GPU computes in bfloat16 natively (compute capability 8.0+, Ampere on)."""
     import torch
 
     if not torch.cuda.is_available():
@@ -464,9 +466,10 @@ def _build_pipeline(llm):
     dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
     token = llm.token.get_secret_value() if llm.token is not None else None
     kwargs = {dtype_key: _load_dtype(llm)}
-    pipe = pipeline("text-generation", model=llm.model, revision=llm.revision, trust_remote_code=False,
-                    tokenizer=llm.tokenizer or llm.model, device=llm.device, device_map=llm.device_map,
-                    token=token, return_full_text=False, **kwargs)
+    pipe = pipeline("text-generation", model=llm.model, revision=llm.revision,
+                    trust_remote_code=False, tokenizer=llm.tokenizer or llm.model,
+                    device=llm.device, device_map=llm.device_map, token=token,
+                    return_full_text=False, **kwargs)
     _pad_left(pipe.tokenizer)
     return pipe
 
@@ -562,13 +565,17 @@ def pipeline_llm(llm: Any):
 
     The offline teacher is rebuilt with the same seed, failure rates and generation settings;
     a transformers model becomes distilabel's plain `TransformersLLM` (the course's shared
-    subclass is defined inside a function, so it cannot be pickled).
+    subclass is defined inside a function, so it cannot be pickled); a server's LLM is copied
+    without its loaded clients (they cannot be pickled).
     """
     quiet_distilabel()
     from distilabel.models import TransformersLLM
 
-    from .teacher.llm import OfflineTeacher  # needs distilabel: imported only when asked for
+    from .openai_llm import ServerLLM  # needs distilabel: imported only when asked for
+    from .teacher.llm import OfflineTeacher
 
+    if isinstance(llm, ServerLLM):
+        return llm.unloaded_copy()
     if isinstance(llm, OfflineTeacher):
         return _offline_teacher(llm.seed, {k: v for k, v in (llm.generation_kwargs or {}).items() if k != "kwargs"},
                                 llm.failure_rates)

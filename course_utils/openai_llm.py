@@ -12,9 +12,6 @@ chat-completions API, so one class reaches all of them. What it adds to distilab
   (`build_magpie_prompt`, the tokenizer named by `tokenizer`) and sent as a raw prompt to the
   completions endpoint; assistant turns stay chat completions.
 
-`COURSE_MAX_NEW_TOKENS_CAP` (a testing knob, read only here) caps every request's
-max_new_tokens: the test suite's random tiny model always writes up to the limit.
-
 This module imports distilabel at its top (the class subclasses it): `course_utils.models`
 imports it only when a server backend is asked for.
 """
@@ -23,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,39 +33,30 @@ quiet_distilabel()
 from distilabel.models import OpenAILLM  # noqa: E402
 from distilabel.models.mixins.magpie import MagpieChatTemplateMixin  # noqa: E402
 
-_ACCEPTED = frozenset(inspect.signature(OpenAILLM.agenerate).parameters) - {"self", "input", "num_generations"}
-TOKEN_CAP_ENV = "COURSE_MAX_NEW_TOKENS_CAP"
-
-
-def token_cap() -> Optional[int]:
-    """The testing cap on max_new_tokens (COURSE_MAX_NEW_TOKENS_CAP), or None when unset."""
-    value = os.environ.get(TOKEN_CAP_ENV, "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{TOKEN_CAP_ENV}={value!r} must be a positive integer (or unset).")
-    return int(value)
+_ACCEPTED = (frozenset(inspect.signature(OpenAILLM.agenerate).parameters)
+             - {"self", "input", "num_generations"})
 
 
 def _merge(outputs: list[dict]) -> dict:
-    """One distilabel GenerateOutput from several for the same input (generations, statistics, logprobs)."""
+    """One distilabel GenerateOutput from several for the same input."""
     merged: dict = {"generations": [], "statistics": {}}
     for out in outputs:
         merged["generations"].extend(out.get("generations") or [])
         for key, values in (out.get("statistics") or {}).items():
-            merged["statistics"].setdefault(key, []).extend(values if isinstance(values, list) else [values])
+            values = values if isinstance(values, list) else [values]
+            merged["statistics"].setdefault(key, []).extend(values)
         if out.get("logprobs"):
             merged.setdefault("logprobs", []).extend(out["logprobs"])
     return merged
 
 
 class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
-    """An OpenAI-compatible server (Ollama, vLLM, TGI, ...) with a bounded number of requests in flight."""
+    """An OpenAI-compatible server (Ollama, vLLM, TGI, ...) with bounded requests in flight."""
 
     max_concurrency: PositiveInt = Field(default=8, description="requests in flight at once")
     tokenizer: Optional[str] = Field(
-        default=None, description="the served model's tokenizer (a local folder or hub id), for Magpie "
-                                  "prompts; None: the model id when it is a local folder")
+        default=None, description="the served model's tokenizer (a local folder or hub id) for "
+                                  "Magpie prompts; None: the model id when it is a local folder")
     # SmolLM2, Qwen and the course's tiny model use ChatML; pass "llama3" to magpie_llm for Llama 3.
     magpie_pre_query_template: Optional[str] = "qwen2"
 
@@ -78,54 +65,54 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
     def _accepted(self, kwargs: dict) -> dict:
         return {k: v for k, v in kwargs.items() if k in _ACCEPTED}
 
-    def __getstate__(self) -> dict:
-        """Picklable even when loaded (a Pipeline's workers): the clients and event loop stay behind."""
-        state = super().__getstate__()
-        private = dict(state.get("__pydantic_private__") or {})
-        private.update({k: None for k in ("_client", "_aclient", "_event_loop") if k in private})
-        private["_new_event_loop"] = False
-        return {**state, "__pydantic_private__": private}
+    def unloaded_copy(self) -> "ServerLLM":
+        """A copy without the loaded clients and event loop: picklable, for a Pipeline's workers."""
+        copy = self.model_copy()  # shallow: the private attributes are a new dict
+        for key in ("_client", "_aclient", "_event_loop"):
+            setattr(copy, key, None)
+        copy._new_event_loop = False
+        return copy
 
     def tokenizer_source(self) -> Optional[str]:
-        """Where the chat template for Magpie prompts comes from: `tokenizer`, else a local model folder."""
+        """Where the Magpie chat template comes from: `tokenizer`, else a local model folder."""
         if self.tokenizer:
             return self.tokenizer
         return self.model if Path(self.model).expanduser().is_dir() else None
 
     def chat_tokenizer(self):
-        """The served model's tokenizer (loaded once); a ValueError naming the fix when there is none."""
+        """The served model's tokenizer (loaded once), or a ValueError that names the fix."""
         if self._chat_tokenizer is None:
             source = self.tokenizer_source()
             fix = ("set llm.tokenizer to the hub id or local folder of the model the server runs "
-                   "(e.g. 'HuggingFaceTB/SmolLM2-360M-Instruct'), whose chat template renders the prompt")
+                   "(e.g. 'HuggingFaceTB/SmolLM2-360M-Instruct'): its chat template renders the "
+                   "prompt")
             if source is None:
-                raise ValueError(f"ServerLLM cannot do Magpie with {self.model!r}: the server renders chat "
-                                 f"templates itself, so the course needs the model's tokenizer: {fix}.")
+                raise ValueError(f"ServerLLM cannot do Magpie with {self.model!r}: the server "
+                                 f"renders chat templates itself, so the course needs the model's "
+                                 f"tokenizer: {fix}.")
             from transformers import AutoTokenizer
 
             try:
                 tokenizer = AutoTokenizer.from_pretrained(source)
             except (OSError, ValueError) as e:
-                raise ValueError(f"ServerLLM cannot load the tokenizer {source!r} for Magpie prompts "
-                                 f"({type(e).__name__}): {fix}.") from None
+                raise ValueError(f"ServerLLM cannot load the tokenizer {source!r} for Magpie "
+                                 f"prompts ({type(e).__name__}): {fix}.") from None
             if not getattr(tokenizer, "chat_template", None):
                 raise ValueError(f"The tokenizer {source!r} has no chat template: {fix}.")
             self._chat_tokenizer = tokenizer
         return self._chat_tokenizer
 
     def magpie_prompt(self, messages: list) -> str:
-        """The raw prompt that makes the served model write the next user turn (build_magpie_prompt)."""
+        """The raw prompt that makes the served model write the next user turn."""
         template = resolve_pre_query_template(self.magpie_pre_query_template)
         return build_magpie_prompt(self.chat_tokenizer() if messages else None, messages, template)
 
     async def agenerate(self, input, num_generations: int = 1, **kwargs: Any):  # noqa: A002, D401
-        """distilabel's, plus: the token cap, Magpie user turns as raw prompts, and `n` ignored by a server."""
+        """distilabel's, plus raw Magpie user-turn prompts and the samples an ignored `n` lost."""
         kwargs = self._accepted(kwargs)
-        cap = token_cap()
-        if cap is not None:
-            kwargs["max_new_tokens"] = min(kwargs.get("max_new_tokens", 128), cap)
-        if self.use_magpie_template and isinstance(input, list) and (not input or input[-1]["role"] != "user"):
-            input = self.magpie_prompt(input)  # a string: distilabel sends it to /v1/completions  # noqa: A001
+        user_turn = isinstance(input, list) and (not input or input[-1]["role"] != "user")
+        if self.use_magpie_template and user_turn:
+            input = self.magpie_prompt(input)  # noqa: A001 - a string: sent to /v1/completions
         generate = super().agenerate
         outputs = [await generate(input=input, num_generations=num_generations, **kwargs)]
         missing = num_generations - len(outputs[0]["generations"])
@@ -137,7 +124,7 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
     agenerate.__signature__ = inspect.signature(OpenAILLM.agenerate)
     agenerate.__doc__ = OpenAILLM.agenerate.__doc__
 
-    async def _agenerate(self, inputs, num_generations: int = 1, **kwargs: Any):  # noqa: D401 - distilabel API
+    async def _agenerate(self, inputs, num_generations: int = 1, **kwargs: Any):  # noqa: D401
         """Like distilabel's, but with at most `max_concurrency` requests in flight."""
         gate = asyncio.Semaphore(self.max_concurrency)
 

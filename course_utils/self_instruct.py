@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from ._quiet import _DropMessages, quiet_distilabel
 from .dedup import mean_pairwise_rouge_l, tokenize
 from .models import is_offline_teacher, pipeline_llm
+from ._validate import require_unit
 from .parsing import ParseResult, is_refusal
 from .progress import generate_outputs
 from .prompts import GRID_TEMPLATE, first_verb, grid_prompt
@@ -351,6 +352,8 @@ def _check_int(value: Any, name: str, minimum: int, fix: str) -> int:
 
 
 def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        require_unit(threshold, "threshold")  # the type error: "must be a number in [0, 1] such as 0.7"
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(float(threshold)) \
             or not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold={threshold!r} is outside [0, 1]: it is a ROUGE-L F1 similarity. "

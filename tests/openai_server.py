@@ -3,13 +3,21 @@
 `serve(model_dir)` starts it on a free 127.0.0.1 port in its own process group, waits until
 /v1/models answers (or fails with the tail of the server's log), yields a `Server` (base_url,
 model id, log path) and always ends the whole process group. `openai_server` is a session
-fixture around it; test modules load it with `pytest_plugins = ["tests.openai_server"]`.
+fixture around it; test modules load it with `pytest_plugins = ["openai_server"]`.
+
+`transformers serve` samples only when the model's generation config says `do_sample` (it
+ignores `n` and, without `do_sample`, the request's temperature), while vLLM, Ollama and
+llama.cpp sample at temperature > 0. The fixture serves a copy of the tiny model whose
+generation config samples, as the lessons expect of a teacher at temperature 0.7; a greedy
+random model writes nothing but blank lines.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,11 +62,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def sampling_copy(model_dir: Path, dest: Path) -> Path:
+    """A copy of a (small) model folder whose generation config samples (`do_sample: true`)."""
+    shutil.copytree(model_dir, dest)
+    config_path = dest / "generation_config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config_path.write_text(json.dumps({**config, "do_sample": True}, indent=2))
+    return dest
+
+
 def _server_command(model_dir: Path, port: int) -> list[str]:
     cli = Path(sys.executable).with_name("transformers")
     head = [str(cli)] if cli.exists() else [sys.executable, "-m", "transformers.cli.transformers"]
     return [*head, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-            "--device", "cpu", "--log-level", "info"]
+            "--device", "cpu", "--log-level", "info", "--default-seed", "0"]
 
 
 def _models(base_url: str) -> list[str]:
@@ -115,7 +132,8 @@ def serve(model_dir: Path, *, timeout: float = START_TIMEOUT_S,
 
 @pytest.fixture(scope="session")
 def openai_server(tiny_model_dir, tmp_path_factory) -> Iterator[Server]:
-    """One `transformers serve` of the tiny model for the whole session (ended at its end)."""
-    with serve(tiny_model_dir, log_dir=tmp_path_factory.mktemp("serve")) as server:
+    """One `transformers serve` of the tiny model (a sampling copy) for the whole session."""
+    work = tmp_path_factory.mktemp("serve")
+    with serve(sampling_copy(tiny_model_dir, work / "tiny-model"), log_dir=work) as server:
         print(f"\n[openai_server] {server.base_url} serves {server.model} (started in {server.start_s:.1f} s)")
         yield server

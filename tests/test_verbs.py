@@ -22,3 +22,19 @@ def test_notebook_measures_use_it():
     stats = measure_batch(['["Please write a poem.", "Please write a song."]'], parse_json_list)
     assert stats["distinct_verb_ratio"] == 0.5  # both are "write": "please" is not a verb
     assert diversity(["Please write a poem.", "Please write a song."])["distinct_verbs"] == 1
+
+
+def test_a_string_threshold_is_the_same_value_error_everywhere():
+    import pytest
+
+    from course_utils import dedup, evaluation
+    from course_utils._validate import InputError
+    from course_utils.evol import _unit
+    from course_utils.self_instruct import _check_threshold
+
+    calls = [lambda: _check_threshold("0.7"), lambda: _unit("0.7", "threshold", ""),
+             lambda: dedup.rouge_l_dedup(["a b", "a c"], threshold="0.7"),
+             lambda: evaluation.collapse_alarm(["a b", "c d"], rouge_threshold="0.7")]
+    for call in calls:
+        with pytest.raises(InputError, match="must be a number in \\[0, 1\\]"):
+            call()
