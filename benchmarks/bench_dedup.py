@@ -5,7 +5,7 @@ Run from the repository root:
     python benchmarks/bench_dedup.py            # default run, ~2-3 minutes on 2 cores
     python benchmarks/bench_dedup.py --quick    # smaller samples, ~30 s
 
-What is measured, all in one run on the same corpus (../shared/data/instructions_bench.jsonl):
+What is measured, all in one run on the same corpus (tests/data/self_instruct/instructions_bench.jsonl):
 
 1. Reference cost per pair: rouge-score's pure-Python scorer called as Alpaca's
    generate_instruction.py does, ``scorer.score(kept, candidate)``, timed on random pairs
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from course_utils import dedup  # noqa: E402
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "instructions_bench.jsonl"
+DEFAULT_CORPUS = ROOT / "tests" / "data" / "self_instruct" / "instructions_bench.jsonl"
 THRESHOLD = 0.7
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = ROOT / "tests" / "data" / "self_instruct"  # Apache-2.0, see its NOTICE.md
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -33,7 +33,6 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data, or skip when this checkout has no shared folder beside it."""
-    if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present beside this checkout")
+    """The real Self-Instruct data shipped in tests/data/self_instruct (never skipped)."""
+    assert SHARED_DATA.exists(), f"{SHARED_DATA} is missing"
     return SHARED_DATA

@@ -20,7 +20,7 @@ from course_utils import dedup
 from course_utils._validate import InputError
 from course_utils.dedup import lcs as dedup_lcs
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "instructions_bench.jsonl"
+CORPUS = Path(__file__).resolve().parent / "data" / "self_instruct" / "instructions_bench.jsonl"
 
 JA_MEAN = "R言語で平均を計算する関数を書いてください"
 JA_VAR = "R言語で分散を計算する関数を書いてください"
@@ -55,7 +55,7 @@ def reference_dedup(texts: list[str], threshold: float) -> list[int]:
 @pytest.fixture(scope="module")
 def corpus() -> list[str]:
     if not CORPUS.exists():
-        pytest.skip(f"shared corpus not found at {CORPUS} (needs ../shared/data beside the repo)")
+        raise AssertionError(f"the shipped corpus is missing: {CORPUS}")
     with CORPUS.open(encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f if line.strip()]
 

@@ -172,8 +172,7 @@ def _run_with_deadline(ray_pipeline, seconds: float, **kwargs):
 
 def test_capstone_pipeline_runs_on_ray(local_ray, tmp_path):
     capstone = _capstone_builder()
-    if capstone is None:
-        pytest.skip("course_utils.capstone has no build_pipeline(cfg) / small_config() to build its pipeline from")
+    assert capstone is not None, "course_utils.capstone has no build_pipeline(cfg) / small_config()"
     cfg = capstone.small_config(**{
         "name": "capstone-ray-test", "seeds.n": 4, "seeds.math_problems": 2, "seeds.dialogue": 2,
         "dedup.embedding_threshold": None, "generation.batch_size": 4, "output.cache_dir": str(tmp_path / "cache"),
