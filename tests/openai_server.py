@@ -35,7 +35,7 @@ START_TIMEOUT_S = 90.0
 
 @dataclass(frozen=True)
 class Server:
-    """A running server: its OpenAI base URL (ending in /v1), the model id it serves, its log file."""
+    """A running server: its OpenAI base URL (ending in /v1), the model id it serves, its log."""
 
     base_url: str
     model: str
@@ -114,16 +114,17 @@ def serve(model_dir: Path, *, timeout: float = START_TIMEOUT_S,
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     t0 = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(_server_command(model_dir, port), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        proc = subprocess.Popen(_server_command(model_dir, port), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
     try:
         while str(model_dir) not in _models(base_url):
             if proc.poll() is not None:
-                pytest.fail(f"`transformers serve` exited with code {proc.returncode} before answering. "
-                            f"Log tail ({log}):\n{_tail(log)}", pytrace=False)
+                pytest.fail(f"`transformers serve` exited with code {proc.returncode} before "
+                            f"answering. Log tail ({log}):\n{_tail(log)}", pytrace=False)
             if time.monotonic() - t0 > timeout:
-                pytest.fail(f"`transformers serve` did not answer {base_url}/models within {timeout:.0f} s. "
-                            f"Log tail ({log}):\n{_tail(log)}", pytrace=False)
+                pytest.fail(f"`transformers serve` did not answer {base_url}/models within "
+                            f"{timeout:.0f} s. Log tail ({log}):\n{_tail(log)}", pytrace=False)
             time.sleep(0.5)
         yield Server(base_url, str(model_dir), log, proc.pid, time.monotonic() - t0)
     finally:
@@ -135,5 +136,6 @@ def openai_server(tiny_model_dir, tmp_path_factory) -> Iterator[Server]:
     """One `transformers serve` of the tiny model (a sampling copy) for the whole session."""
     work = tmp_path_factory.mktemp("serve")
     with serve(sampling_copy(tiny_model_dir, work / "tiny-model"), log_dir=work) as server:
-        print(f"\n[openai_server] {server.base_url} serves {server.model} (started in {server.start_s:.1f} s)")
+        print(f"\n[openai_server] {server.base_url} serves {server.model} "
+              f"(started in {server.start_s:.1f} s)")
         yield server

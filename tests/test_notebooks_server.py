@@ -4,6 +4,10 @@ The server serves the course's tiny local model (tests/openai_server.py); one se
 session (per xdist worker). Outputs are not compared (the weights are random); errors are, and
 every lesson must show the server banner. `make test` runs this file in its own pytest
 invocation, after the tiny-model run.
+
+Notebook 09 runs the capstone as a distilabel Pipeline in the kernel, against the server. (A
+greedy server model that writes only blank lines makes its filter drop every row, and
+distilabel 1.5.3 then waits forever for the next step's batch: the fixture's model samples.)
 """
 
 from __future__ import annotations
@@ -15,11 +19,7 @@ import pytest
 pytest_plugins = ["openai_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
-# Notebook 09 is left out for now: its capstone Pipeline, started from a Jupyter kernel against the
-# server, hit the 300 s cell timeout in this session's run (open work in issue 10; the capstone on the
-# server backend is covered by tests/test_server_backend.py outside a kernel).
-NOTEBOOKS = [p for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-             if not p.name.startswith("09_")]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -40,12 +40,13 @@ def test_runs_end_to_end_on_an_openai_compatible_server(path, openai_server, mon
         NotebookClient(nb, timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     except CellExecutionError as e:
-        pytest.fail(f"{path.name}: {e.ename}: {e.evalue}\n{e}\nserver log tail:\n{openai_server.log_tail(15)}",
-                    pytrace=False)
+        pytest.fail(f"{path.name}: {e.ename}: {e.evalue}\n{e}\n"
+                    f"server log tail:\n{openai_server.log_tail(15)}", pytrace=False)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.output_type == "error"]
     assert not errors, f"{errors}\nserver log tail:\n{openai_server.log_tail()}"
     if path.name != "00_setup.ipynb":
         # lessons use get_llm(), so they must really have run on the server
         banner = "on an OpenAI-compatible server"
-        assert [o for o in outputs if banner in o.get("text", "")], f"no '{banner}' banner in {path.name}"
+        shown = [o for o in outputs if banner in o.get("text", "")]
+        assert shown, f"no '{banner}' banner in {path.name}"

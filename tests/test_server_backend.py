@@ -1,4 +1,4 @@
-"""The "openai" backend against a real OpenAI-compatible server: `transformers serve` + the tiny model.
+"""The "openai" backend against a real OpenAI-compatible server: `transformers serve`, tiny model.
 
 One server for the session (tests/openai_server.py). Covered: generation for a batch (with
 `num_generations`, which `transformers serve` ignores as `n`), the concurrency bound (measured
@@ -17,16 +17,15 @@ import threading
 import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
 
-from course_utils.models import BackendError, get_llm, magpie_llm, pipeline_llm, server_llm, unloaded_llm
+from course_utils.models import (BackendError, get_llm, magpie_llm, pipeline_llm, server_llm,
+                                 unloaded_llm)
 
 pytest_plugins = ["openai_server"]
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAT = [{"role": "user", "content": "Write a haiku about the sea."}]
 
 
@@ -47,9 +46,9 @@ def _posts(server, endpoint: str) -> int:
 # --- generation ----------------------------------------------------------------------------------
 
 
-def test_get_llm_generates_for_a_batch_with_every_sample_asked_for(server_env, capsys):
+def test_get_llm_generates_for_a_batch_with_every_sample_asked_for(server_env):
     llm = get_llm("openai", max_new_tokens=12)
-    assert "on an OpenAI-compatible server" in capsys.readouterr().out or llm.model == server_env.model
+    assert type(llm).__name__ == "ServerLLM" and llm.model == server_env.model
     prompts = [[{"role": "user", "content": f"Name a colour, please ({i})."}] for i in range(4)]
     before = _posts(server_env, "chat/completions")
     outputs = llm.generate_outputs(prompts, num_generations=3)
@@ -110,7 +109,8 @@ def counting_proxy(target_base_url: str, hold_s: float = 0.4):
                     with lock:
                         stats["now"] -= 1
             self.send_response(upstream.status_code)
-            self.send_header("Content-Type", upstream.headers.get("Content-Type", "application/json"))
+            kind = upstream.headers.get("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(upstream.content)))
             self.end_headers()
             self.wfile.write(upstream.content)
@@ -200,7 +200,8 @@ def test_magpie_user_turns_go_to_the_completions_endpoint(server_env):
     prompt = copy.magpie_prompt([{"role": "system", "content": "You are a tutor."}])
     assert prompt.endswith("<|im_end|>\n<|im_start|>user\n") and "assistant" not in prompt
     completions, chats = _posts(server_env, "completions"), _posts(server_env, "chat/completions")
-    rows = generate_magpie(llm, [{"system_prompt": SYSTEM_PROMPTS["cooking"]}] * 2, max_new_tokens=12)
+    rows = generate_magpie(llm, [{"system_prompt": SYSTEM_PROMPTS["cooking"]}] * 2,
+                           max_new_tokens=12)
     assert len(rows) == 2
     assert all([m["role"] for m in r["conversation"]] == ["user", "assistant"] for r in rows)
     assert _posts(server_env, "completions") - completions == 2  # the user turns, as raw prompts
@@ -230,10 +231,11 @@ def test_server_llms_run_in_a_pipelines_workers(server_env, tmp_path, monkeypatc
     monkeypatch.setenv("DISTILABEL_LOG_LEVEL", "ERROR")
     instructions = ["Say hello.", "Name a fruit.", "Give a number."]
     loaded = get_llm("openai", max_new_tokens=8)
-    loaded.generate_outputs([CHAT])  # a loaded client and event loop: pipeline_llm must still pickle
+    loaded.generate_outputs([CHAT])  # loaded: a client and an event loop that cannot be pickled
     with Pipeline(name="course-server-pipeline", cache_dir=tmp_path / "cache") as pipeline:
         load = LoadDataFromDicts(name="load", data=[{"instruction": t} for t in instructions])
-        fresh = TextGeneration(name="unloaded", llm=unloaded_llm("openai", generation_kwargs={"max_new_tokens": 8}))
+        fresh = TextGeneration(name="unloaded",
+                               llm=unloaded_llm("openai", generation_kwargs={"max_new_tokens": 8}))
         copied = TextGeneration(name="copied", llm=pipeline_llm(loaded))
         load >> [fresh, copied]
     before = _posts(server_env, "chat/completions")
