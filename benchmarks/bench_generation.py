@@ -208,7 +208,7 @@ def main(argv=None) -> int:
            in zip(server_rows[::2], server_rows[1::2])]
     if len(ups) == 2:
         print(f"concurrency speed-up: {ups[1]:.1f}x (transformers serve --continuous-batching; "
-              f"{ups[0]:.1f}x without it: requests wait in line)")
+              f"{ups[0]:.1f}x without it)")
     elif ups:
         print(f"concurrency speed-up: {ups[0]:.1f}x")
     (_, _, tok_1, s_1), (_, _, tok_b, s_b) = rows
