@@ -27,13 +27,15 @@ HEAVY_COURSE_MODULES = {
     "course_utils.teacher.sampling",  # SamplingOfflineTeacher(OfflineTeacher)
     "course_utils.capstone.steps",  # the capstone's distilabel Steps and Pipeline
     "course_utils.openai_llm",  # ServerLLM(distilabel OpenAILLM)
+    "course_utils.transformers_llm",  # SharedTransformersLLM(distilabel TransformersLLM)
 }
 # Modules that import no other course module: anyone may use them.
 FOUNDATION = {"course_utils._quiet", "course_utils._validate", "course_utils.hub", "course_utils"}
 # Who may import the offline teacher, and what the teacher may import.
 TEACHER_USERS = {"course_utils.models"}
 TEACHER_MAY_IMPORT = {"course_utils.evaluation.constraints"} | FOUNDATION
-LLM_CLASSES = {"TransformersLLM", "OfflineTeacher", "SamplingOfflineTeacher", "OpenAILLM"}
+LLM_CLASSES = {"TransformersLLM", "SharedTransformersLLM", "OfflineTeacher", "SamplingOfflineTeacher",
+               "OpenAILLM", "ServerLLM"}
 
 
 def _module_name(path: Path) -> str:

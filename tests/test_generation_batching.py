@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import course_utils.models as models
+import course_utils.transformers_llm as transformers_llm
 from course_utils import progress
 from course_utils.models import BackendError, get_llm
 
@@ -56,7 +57,7 @@ def test_right_padding_would_change_the_outputs(greedy_llm, monkeypatch):
     """The check above can fail: padded on the right, a batch continues from pad tokens."""
     one_at_a_time = _texts(greedy_llm.generate_outputs(PROMPTS, batch_size=1))
     tokenizer = greedy_llm._pipeline.tokenizer
-    monkeypatch.setattr(models, "_pad_left", lambda tok: setattr(tok, "padding_side", "right"))
+    monkeypatch.setattr(transformers_llm, "_pad_left", lambda tok: setattr(tok, "padding_side", "right"))
     try:
         assert _texts(greedy_llm.generate_outputs(PROMPTS)) != one_at_a_time
     finally:
@@ -127,13 +128,13 @@ def _bf16_model(tmp_path, dtype):
 def test_float16_instead_of_bfloat16_on_a_gpu_without_bf16(tmp_path, monkeypatch):
     bf16 = _bf16_model(tmp_path / "bf16", "bfloat16")
     fp32 = _bf16_model(tmp_path / "fp32", "float32")
-    monkeypatch.setattr(models, "_native_bf16", lambda: False)  # a T4
-    assert models._load_dtype(_FakeLLM(bf16)) == "float16"
-    assert models._load_dtype(_FakeLLM(bf16, device=None, device_map="auto")) == "float16"
-    assert models._load_dtype(_FakeLLM(fp32)) == "auto"  # only bfloat16 weights change
-    assert models._load_dtype(_FakeLLM(bf16, device=None)) == "auto"  # the CPU
-    monkeypatch.setattr(models, "_native_bf16", lambda: True)  # an A100, H100, L4
-    assert models._load_dtype(_FakeLLM(bf16)) == "auto"
+    monkeypatch.setattr(transformers_llm, "_native_bf16", lambda: False)  # a T4
+    assert transformers_llm._load_dtype(_FakeLLM(bf16)) == "float16"
+    assert transformers_llm._load_dtype(_FakeLLM(bf16, device=None, device_map="auto")) == "float16"
+    assert transformers_llm._load_dtype(_FakeLLM(fp32)) == "auto"  # only bfloat16 weights change
+    assert transformers_llm._load_dtype(_FakeLLM(bf16, device=None)) == "auto"  # the CPU
+    monkeypatch.setattr(transformers_llm, "_native_bf16", lambda: True)  # an A100, H100, L4
+    assert transformers_llm._load_dtype(_FakeLLM(bf16)) == "auto"
 
 
 def test_native_bf16_does_not_count_emulation(monkeypatch):
@@ -147,7 +148,7 @@ def test_native_bf16_does_not_count_emulation(monkeypatch):
         return including_emulation
 
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
-    assert models._native_bf16() is False and asked == [False]
+    assert transformers_llm._native_bf16() is False and asked == [False]
 
 
 # --- progress bars --------------------------------------------------------------------------------
