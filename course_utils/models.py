@@ -259,6 +259,7 @@ def get_llm(backend: str = "auto", model: Optional[str] = None, *, seed: int = 0
     variable named `api_key_env` (default OPENAI_API_KEY; local servers need none) and at most
     `max_concurrency` requests in flight (or COURSE_MAX_CONCURRENCY, default 8). The server is
     asked what it serves before anything is generated, so a wrong URL or model fails at once.
+    "transformers" generates `batch_size` prompts per forward pass (or COURSE_BATCH_SIZE, default 8).
     """
     choice = resolve_backend(backend, model, base_url=base_url)
     _announce(choice)
