@@ -152,13 +152,43 @@ def _block(text: str, tags: list, name: str) -> Optional[tuple[str, bool]]:
     return None
 
 
+def _closed_thinking(tags: list) -> Optional[tuple[int, int]]:
+    """Loose: where the first <thinking> block's content starts and ends, if its own tag closes it."""
+    for i, (kind, name, _, end, _) in enumerate(tags):
+        if kind == "open" and name == "thinking":
+            close = next((t for t in tags[i + 1:] if t[0] == "close" and t[1] == "thinking"), None)
+            return (end, close[2]) if close else None
+    return None
+
+
+def _loose(text: str, tags: list, problems: list[str]) -> ParseResult:
+    """Loose parse: forgive what a reader would, but never take an answer from inside the thinking."""
+    span = _closed_thinking(tags)
+    nested = [t for t in tags if span and t[1] == "answer" and span[0] <= t[2] < span[1]]
+    answer = _block(text, [t for t in tags if t not in nested], "answer")
+    if span and nested:  # the reasoning holds (and hides) an answer tag: keep its text, not its tags
+        thinking: Optional[tuple[str, bool]] = (strip_tags(text[span[0]:span[1]]), True)
+    else:
+        thinking = _block(text, tags, "thinking")
+    if answer is None:
+        return ParseResult(False, None, "nested_tags" if nested else "missing_answer")
+    if thinking is None:
+        return ParseResult(False, None, "missing_thinking")
+    if not answer[0]:
+        return ParseResult(False, None, "empty_answer")
+    if not thinking[0]:
+        return ParseResult(False, None, "empty_thinking")
+    return ParseResult(True, CoT(thinking[0], answer[0], tuple(problems)))
+
+
 def parse_cot(text: Any, mode: str = "strict") -> ParseResult:
     """Parse a CoT response into `CoT(thinking, answer, repairs)`; never raises.
 
     mode="strict": the response must pass `validate_cot`; otherwise `reason` is its first problem.
     mode="loose": recover what a reader would: missing closing tags, text outside the blocks,
-    reversed order, tag spelling. It still fails without a non-empty thinking and answer; what it
-    forgave is listed in `value.repairs`.
+    reversed order, tag spelling. It still fails without a non-empty thinking and answer, and
+    never takes an <answer> written inside a closed <thinking> block (that is part of the
+    reasoning: "nested_tags" when it is the only one); what it forgave is in `value.repairs`.
     """
     if mode not in ("strict", "loose"):
         return ParseResult(False, None, "unknown_mode")
@@ -172,16 +202,7 @@ def parse_cot(text: Any, mode: str = "strict") -> ParseResult:
         thinking, _ = _block(text, tags, "thinking")
         answer, _ = _block(text, tags, "answer")
         return ParseResult(True, CoT(thinking, answer))
-    thinking, answer = _block(text, tags, "thinking"), _block(text, tags, "answer")
-    if answer is None:
-        return ParseResult(False, None, "missing_answer")
-    if thinking is None:
-        return ParseResult(False, None, "missing_thinking")
-    if not answer[0]:
-        return ParseResult(False, None, "empty_answer")
-    if not thinking[0]:
-        return ParseResult(False, None, "empty_thinking")
-    return ParseResult(True, CoT(thinking[0], answer[0], tuple(problems)))
+    return _loose(text, tags, problems)
 
 
 def format_cot(thinking: str, answer: str) -> str:
@@ -242,21 +263,53 @@ def cot_viewer(texts: Sequence[str]):
 
 # --- answers ---------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
+# A number: an optional minus (ASCII, or U+2212 MINUS SIGN and its small/fullwidth forms), an
+# integer part, a decimal part, an exponent, and an optional "/ denominator". A comma followed by
+# exactly three digits (and no fourth) is a thousands separator ("1,200" = 1200); any other comma
+# between digits is a decimal comma ("1,5" = 1.5, "3,14" = 3.14), unless another ",<digit>"
+# follows ("1,2,3" is a list: 1).
+_MINUS = "-\u2212\ufe63\uff0d"  # ASCII, then U+2212 MINUS SIGN and its small and fullwidth forms
+_ASCII_MINUS = str.maketrans({c: "-" for c in _MINUS[1:]})
+_NUMBER = re.compile(
+    rf"(?P<sign>[{_MINUS}])?(?P<int>\d{{1,3}}(?:,\d{{3}})+(?!\d)|\d+)"
+    r"(?:(?P<sep>[.,])(?P<frac>\d+))?"
+    rf"(?:[eE](?P<exp>[{_MINUS}+]?\d+))?"
+    r"(?:\s*/\s*(?P<den>\d+))?"
+)
+_LIST_AFTER = re.compile(r"[.,]\d")
+_MAX_EXPONENT = 1000  # "1e999999" would build a huge integer; no answer is that large
 
 
 def parse_number(text: Any) -> Optional[Fraction]:
-    """The first number in `text` ("7", "$1,200", "2.5 hours", "7/3") as a Fraction, or None; never raises."""
+    """The first number in `text` as a Fraction, or None; never raises.
+
+    Reads "7", "$1,200" (1200), "2.5 hours", "7/3", "-4", "\u221242" (U+2212 minus: -42),
+    "4.2e1" (42) and "1,5" (1.5). The comma rule: a comma followed by exactly three digits
+    separates thousands ("1,200", "12,345.6"); any other comma between digits is a decimal
+    comma ("1,5", "3,14"), unless another ",<digit>" follows ("1,2,3" is a list: 1).
+    """
     if not isinstance(text, str):
         return None
-    m = _NUMBER.search(text[:1000])
+    head = text[:1000]
+    m = _NUMBER.search(head)
     if not m:
         return None
-    token = m.group(0).replace(",", "").replace(" ", "")
+    whole = m.group("int").replace(",", "")
+    sign = -1 if m.group("sign") else 1
+    if m.group("sep") == "," and _LIST_AFTER.match(head, m.end("frac")):
+        return sign * Fraction(whole)  # "1,2,3": a list of numbers, not 1.2
     try:
-        return Fraction(token)
+        value = Fraction(f"{whole}.{m.group('frac')}" if m.group("frac") else whole)
+        if m.group("exp"):
+            power = int(m.group("exp").translate(_ASCII_MINUS))
+            if abs(power) > _MAX_EXPONENT:
+                return None
+            value *= Fraction(10) ** power
+        if m.group("den"):
+            value /= int(m.group("den"))
     except (ValueError, ZeroDivisionError):
         return None
+    return sign * value
 
 
 def _as_number(x: Any) -> Optional[Fraction]:

@@ -25,8 +25,11 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
+
+from .text_safety import UnsafeTextWarning, find_unsafe, sanitize
 
 ROLES = ("system", "user", "assistant")
 IGNORE_INDEX = -100  # labels with this value carry no loss (torch.nn.CrossEntropyLoss's default ignore_index)
@@ -95,6 +98,10 @@ def validate_messages(messages: Any, *, require_assistant_last: bool = True,
             if tokens:
                 problems.append(f"message {i} ({role}) contains the control token(s) {', '.join(tokens)}: "
                                 f"role markers inside a message can forge a turn (prompt injection); remove them")
+            if "lone_surrogate" in find_unsafe(content):
+                problems.append(f"message {i} ({role}) contains a lone surrogate (half of a UTF-16 pair, such as "
+                                f"\"\\ud83d\" in JSON) that no UTF-8 file can hold: repair the text with "
+                                f"course_utils.text_safety.sanitize_text")
         if extra:
             problems.append(f"message {i} has unexpected key(s) {extra}: keep only 'role' and 'content'")
         roles.append(role if role in ROLES else None)
@@ -203,14 +210,19 @@ def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict]) -> Path
     """Write records as JSON Lines, atomically: a temporary file in the same folder, then `os.replace`.
 
     A crash half-way leaves the previous file (or no file), never a truncated one that a trainer would
-    read without noticing. Returns the path.
+    read without noticing. Every string is sanitized on the way (`text_safety.sanitize_text`: a lone
+    surrogate becomes U+FFFD, control characters other than newline and tab are dropped); when any
+    string changed, an `UnsafeTextWarning` says how many. Returns the path.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    changed = records_changed = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for record in records:
+                record, n = sanitize(record)
+                changed, records_changed = changed + n, records_changed + bool(n)
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -221,6 +233,10 @@ def write_jsonl_atomic(path: str | os.PathLike, records: Iterable[dict]) -> Path
         except FileNotFoundError:
             pass
         raise
+    if changed:
+        warnings.warn(f"write_jsonl_atomic(): sanitized {changed} string(s) in {records_changed} record(s) of "
+                      f"{path.name} (lone surrogates -> U+FFFD, control characters dropped).",
+                      UnsafeTextWarning, stacklevel=2)
     return path
 
 

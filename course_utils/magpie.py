@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
@@ -216,19 +217,34 @@ def generate_magpie(llm: Any, rows: Sequence[Mapping], *, n_turns: int = 1, syst
 # --- quality of the turns ------------------------------------------------------------------------------------
 
 _COMPLETE_END = re.compile(r"""[.?!…:;)\]}>"'`*]\s*$""")
+# Beyond ASCII, a turn is complete when it ends with closing punctuation of any script: 。？！．
+# (Po), 」』）》】 (Pe), ” ’ (Pf), or a symbol such as an emoji or ♪ (So, Sk); never with a comma
+# (、，): the sentence goes on. Emoji variation selectors and joiners are skipped first.
+_COMPLETE_CATEGORIES = {"Po", "Pe", "Pf", "So", "Sk"}
+_CONTINUING = set(",，、､﹐﹑")
+
+
+def _ends_complete(text: str) -> bool:
+    """Whether `text` ends the way a finished answer does (closing punctuation, any script)."""
+    if _COMPLETE_END.search(text):
+        return True
+    last = text.rstrip().rstrip("\ufe0e\ufe0f\u200d")[-1:]
+    return bool(last) and not last.isascii() and last not in _CONTINUING \
+        and unicodedata.category(last) in _COMPLETE_CATEGORIES
 
 
 def turn_problem(text: Any, system_prompt: Optional[str] = None) -> Optional[str]:
     """Why a generated turn is unusable ("empty", "truncated", "echo"), or None when it looks fine.
 
-    "truncated" is a heuristic: the text stops without closing punctuation, or leaves a code
-    block open, as when generation hits max_new_tokens. "echo": the turn repeats the system prompt.
+    "truncated" is a heuristic: the text stops without closing punctuation (of any script: "." and
+    "。", "?" and "？", "」", an emoji, ...), or leaves a code block open, as when generation hits
+    max_new_tokens. "echo": the turn repeats the system prompt (a non-string one is ignored).
     """
     if not isinstance(text, str) or not text.strip():
         return "empty"
-    if system_prompt and text.strip() == system_prompt.strip():
+    if isinstance(system_prompt, str) and system_prompt.strip() and text.strip() == system_prompt.strip():
         return "echo"
-    if text.count("```") % 2 == 1 or not _COMPLETE_END.search(text):
+    if text.count("```") % 2 == 1 or not _ends_complete(text):
         return "truncated"
     return None
 
@@ -236,9 +252,10 @@ def turn_problem(text: Any, system_prompt: Optional[str] = None) -> Optional[str
 def filter_turns(rows: Any, n_turns: Optional[int] = None) -> tuple[list[dict], Counter]:
     """Keep conversations whose every turn is usable; count the others by reason. Never raises.
 
-    Reasons: "malformed" (no conversation list), "missing_turn" (fewer than `n_turns` user/assistant
-    pairs, or a conversation that does not alternate user, assistant), "empty_turn",
-    "truncated_turn", "echoed_system_prompt"; "kept" counts the survivors.
+    Reasons: "malformed" (no conversation list), "bad_system_prompt" (a system prompt that is
+    neither a string nor None), "missing_turn" (fewer than `n_turns` user/assistant pairs, or a
+    conversation that does not alternate user, assistant), "empty_turn", "truncated_turn",
+    "echoed_system_prompt"; "kept" counts the survivors.
     """
     kept: list[dict] = []
     counts: Counter = Counter()
@@ -248,12 +265,15 @@ def filter_turns(rows: Any, n_turns: Optional[int] = None) -> tuple[list[dict], 
         if not isinstance(conv, list) or not all(isinstance(m, Mapping) for m in conv):
             counts["malformed"] += 1
             continue
+        system = row.get("system_prompt")
+        if system is not None and not isinstance(system, str):
+            counts["bad_system_prompt"] += 1
+            continue
         roles = [m.get("role") for m in conv]
         expected = ["user", "assistant"] * (len(conv) // 2) + (["user"] if len(conv) % 2 else [])
         if not conv or roles != expected or (n_turns is not None and len(conv) < 2 * n_turns):
             counts["missing_turn"] += 1
             continue
-        system = row.get("system_prompt")
         problem = next((p for p in (turn_problem(m.get("content"), system if m.get("role") == "user" else None)
                                     for m in conv) if p), None)
         if problem:

@@ -317,24 +317,24 @@ def test_repair_check(capsys):
     assert "never raise" in capsys.readouterr().out
 
 
-def _consecutive(rng):
-    start = rng.randint(1, 200)
-    return f"The sum of three consecutive integers is {3 * start + 3}. What is the largest of them?", start + 2
+def _discount(rng):
+    d, original = rng.choice([10, 20, 25, 50]), rng.randint(2, 60) * 20
+    return f"After a {d}% discount, a lamp costs ${original * (100 - d) // 100}. What was the original price?", original
 
 
-def _solve_consecutive(text):
-    m = re.search(r"sum of three consecutive integers is (\d+)\. What is the largest", text)
+def _solve_discount(text):
+    m = re.search(r"After a (\d+)% discount, a lamp costs \$(\d+)\. What was the original price", text)
     if not m:
         return None
-    largest = (int(m.group(1)) - 3) // 3 + 2
-    return [f"x + (x + 1) + (x + 2) = {m.group(1)}"], str(largest)
+    d, sale = int(m.group(1)), int(m.group(2))
+    return [f"The sale price is {100 - d}% of the original."], f"{sale * 100 / (100 - d):g}"
 
 
 def test_problem_family_check(capsys):
-    assert cot_checks.check_problem_family(_consecutive, _solve_consecutive)
-    assert not cot_checks.check_problem_family(_consecutive, lambda t: ([], "1"))  # claims everything / wrong
-    assert not cot_checks.check_problem_family(lambda rng: ("fixed?", random.random()), _solve_consecutive)
-    assert not cot_checks.check_problem_family(_consecutive, lambda t: None)
+    assert cot_checks.check_problem_family(_discount, _solve_discount)
+    assert not cot_checks.check_problem_family(_discount, lambda t: ([], "1"))  # claims everything / wrong
+    assert not cot_checks.check_problem_family(lambda rng: ("fixed?", random.random()), _solve_discount)
+    assert not cot_checks.check_problem_family(_discount, lambda t: None)
     out = capsys.readouterr().out
     assert out.count("❌") == 3
 
@@ -354,3 +354,43 @@ def test_verification_effect_check(capsys):
     garbage = ["x"] * 10
     assert cot_checks.check_verification_effect(good, problems, garbage)  # nothing well-formed: share None
     assert "❌" in capsys.readouterr().out
+
+
+# --- issue 12: numbers written other ways; an answer inside the thinking is not the answer ------------------
+
+@pytest.mark.parametrize("text, value", [
+    ("\u221242", -42), ("The answer is \u22122.5 degrees", Fraction(-5, 2)), ("\uff0d7", -7),
+    ("1,5", Fraction(3, 2)), ("3,14", Fraction(157, 50)), ("1,50 \u20ac", Fraction(3, 2)),
+    ("1,200", 1200), ("12,345.67", Fraction(1234567, 100)), ("1,000,000", 10**6),
+    ("1,2345", Fraction(12345, 10000)),          # not exactly three digits: a decimal comma
+    ("1,2,3", 1), ("1, 2, 3", 1),                # a list: its first number
+    ("4.2e1", 42), ("2E-2", Fraction(1, 50)), ("6.02e23 atoms", Fraction(602) * 10**21),
+    ("1e99999", None), ("3 eggs", 3), ("7 / 3", Fraction(7, 3)), ("-3/0", None),
+])
+def test_parse_number_signs_commas_and_exponents(text, value):
+    assert parse_number(text) == value
+
+
+def test_answers_with_unicode_minus_and_decimal_comma_match():
+    assert answers_match("\u221242", "-42") and not answers_match("\u221242", "42")
+    assert answers_match("2,67", "2.67") and answers_match("4.2e1", "42")
+
+
+@pytest.mark.parametrize("text", [
+    "<thinking>a<answer>42</answer></thinking>",
+    "<thinking>Maybe <answer>41</answer>, let me check.</thinking>",
+    "<thinking>x <answer>42</thinking></answer>",
+])
+def test_loose_does_not_take_an_answer_nested_in_the_thinking(text):
+    r = parse_cot(text, "loose")
+    assert not r.ok and r.reason == "nested_tags"
+    assert extract_answer(text) is None
+
+
+def test_loose_takes_the_answer_after_the_thinking_not_the_one_inside():
+    text = "<thinking>First guess <answer>41</answer>; 12 + 30 = 42.</thinking>\n<answer>42</answer>"
+    r = parse_cot(text, "loose")
+    assert r.ok and r.value.answer == "42" and r.value.repairs == ("multiple_answer",)
+    assert "<answer>" not in r.value.thinking and "First guess 41" in r.value.thinking
+    assert validate_cot(format_cot(r.value.thinking, r.value.answer)) == []
+    assert extract_answer(text) == "42"

@@ -220,6 +220,8 @@ CHECKER_CASES = [
     ({"kind": "no_commas"}, "No commas here.", "Yes, commas."),
     ({"kind": "no_commas"}, "Plain text.", "中文，逗号"),
     ({"kind": "placeholder_count", "n": 2}, "Send [name] to [address].", "Only [name] here."),
+    # more languages in tests/test_multilingual.py
+    ({"kind": "response_language", "language": "ja"}, "私は日本に住んでいます。", "I live in Japan."),
 ]
 
 
@@ -606,6 +608,28 @@ def test_distinct_n_small_example():
     assert distinct_n(["one"], 2) == 0.0
 
 
+def test_distinct_n_denominator_ngrams_or_tokens():
+    from course_utils._validate import InputError
+
+    # "a b a b": 2 distinct bigrams, 3 bigrams, 4 tokens
+    assert distinct_n(["a b a b"], 2, denominator="ngrams") == pytest.approx(2 / 3)
+    assert distinct_n(["a b a b"], 2, denominator="tokens") == pytest.approx(2 / 4)  # Li et al.
+    # over a set: 5 distinct bigrams of 6, tokens 4 + 4 = 8
+    texts = ["the cat sat down", "the cat ran away"]
+    assert distinct_n(texts, 2) == pytest.approx(5 / 6)
+    assert distinct_n(texts, 2, denominator="tokens") == pytest.approx(5 / 8)
+    for n in (1, 3):  # the two agree for n = 1 only
+        same = distinct_n(texts, n) == distinct_n(texts, n, denominator="tokens")
+        assert same is (n == 1)
+    assert distinct_n(["one"], 2, denominator="tokens") == 0.0  # no bigram at all
+    # batched: the mean over seeded groups, with the same denominator in each group
+    many = [f"text number {i} about the {w}" for i, w in enumerate(["sea", "sky"] * 10)]
+    by_tokens = distinct_n(many, 2, batch=5, denominator="tokens")
+    assert by_tokens < distinct_n(many, 2, batch=5) <= 1.0
+    with pytest.raises(InputError, match=r"distinct_n\(\): denominator='words'"):
+        distinct_n(["a b"], 2, denominator="words")
+
+
 def test_distinct_n_on_real_data_and_a_collapsed_set(seeds, user_instructions):
     d1, d2, d3 = (distinct_n(seeds, n) for n in (1, 2, 3))
     assert 0.5 < d2 < 0.95
@@ -811,7 +835,7 @@ def test_judge_prompt_fills_the_template_once():
         ('{"score": 7.5, "reason": "ok"}', 7.5, "ok"),
         ("Score: 6. It misses a constraint.", 6, ""),
         ("I would give it 3/10.", 3, ""),
-        ('Breakdown [1, 2]. Final: {"score": 4, "reason": "x"}', 4, ""),
+        ('Breakdown [1, 2]. Final: {"score": 4, "reason": "x"}', 4, "x"),  # the largest value
         ('{"score": 5, "reason": "cut off by the token bud', 5, ""),  # the score survived
     ],
 )

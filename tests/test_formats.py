@@ -258,3 +258,66 @@ def test_check_answer_only_labels(tok, capsys):
     assert "expected" in capsys.readouterr().out
     ids, labels = format_checks.reference_answer_labels(tok, format_checks.ANSWER_CASES[0])
     assert _carried(tok, ids, labels) == "<answer>\n8\n</answer>"
+
+
+# --- text safety: lone surrogates and control characters (issue 12) -------------------------------------------
+
+LONE = json.loads('"I love \\ud83d pizza"')  # half an emoji, as a model's JSON can carry it
+
+
+def test_sanitize_text_repairs_surrogates_and_drops_control_characters():
+    from course_utils.text_safety import find_unsafe, sanitize, sanitize_text
+
+    assert LONE == "I love \ud83d pizza" and find_unsafe(LONE) == ["lone_surrogate"]
+    assert sanitize_text(LONE) == "I love \ufffd pizza"
+    assert sanitize_text("pair \ud83d\ude00 ok") == "pair \U0001F600 ok"  # a split pair is joined
+    assert sanitize_text("a\x00b\x1b[0mc\x7fd\x85e") == "ab[0mcde"
+    assert sanitize_text("l1\r\nl2\rl3\tend\n") == "l1\nl2\nl3\tend\n"
+    clean = "Café, 東京, 😀\n\tfine"
+    assert sanitize_text(clean) is clean and find_unsafe(clean) == []
+    assert sanitize({"k\x00": [LONE, ("x",)], "n": 1}) == ({"k": ["I love \ufffd pizza", ("x",)], "n": 1}, 2)
+    assert sanitize_text(LONE).encode("utf-8")  # encodable now
+    with pytest.raises(TypeError):
+        sanitize_text(None)
+
+
+def test_validate_messages_flags_a_lone_surrogate_with_the_fix():
+    messages = [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": LONE}]
+    problems = F.validate_messages(messages)
+    assert len(problems) == 1 and "message 1 (assistant)" in problems[0]
+    assert "lone surrogate" in problems[0] and "sanitize_text" in problems[0]
+    assert F.validate_messages([{"role": "user", "content": "Hi?"},
+                                {"role": "assistant", "content": "\U0001F600 fine"}]) == []
+
+
+def test_write_jsonl_atomic_sanitizes_and_counts(tmp_path):
+    from course_utils.text_safety import UnsafeTextWarning
+
+    path = tmp_path / "train.jsonl"
+    records = [{"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": LONE}]},
+               {"messages": [{"role": "user", "content": "ok\x00"}, {"role": "assistant", "content": LONE}]},
+               {"messages": [{"role": "user", "content": "clean"}, {"role": "assistant", "content": "fine"}]}]
+    with pytest.warns(UnsafeTextWarning, match=r"sanitized 3 string\(s\) in 2 record\(s\)"):
+        assert F.write_jsonl_atomic(path, records) == path
+    back = F.read_jsonl(path)
+    assert back[0]["messages"][1]["content"] == "I love \ufffd pizza"
+    assert back[1]["messages"][0]["content"] == "ok" and back[2] == records[2]
+    assert all(F.validate_messages(r["messages"]) == [] for r in back)
+    assert records[0]["messages"][1]["content"] == LONE  # the caller's rows are not modified
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # clean records: no warning
+        F.write_jsonl_atomic(path, records[2:])
+
+
+def test_sanitized_rows_reach_a_dataset_and_embed_does_not_crash():
+    import datasets
+
+    from course_utils.dedup import embed
+    from course_utils.text_safety import sanitize
+
+    rows, changed = sanitize([{"text": LONE}, {"text": "plain"}])
+    assert changed == 1 and datasets.Dataset.from_list(rows)[0]["text"] == "I love \ufffd pizza"
+    emb = embed([LONE, "I love \U0001F355 pizza", "ctrl\x00char"])
+    assert emb.shape[0] == 3 and (emb == emb).all()

@@ -376,3 +376,46 @@ def test_checks_accept_solutions_and_reject_mistakes(offline, capsys):
     assert not magpie_checks.check_domain_dataset(None, offline, "cooking")
     assert not magpie_checks.check_domain_dataset(lambda llm: M.generate_magpie(llm, [{}]), offline, "cooking")
     assert "no 'system_prompt' column" in capsys.readouterr().out
+
+
+# --- issue 12: other scripts end their sentences differently; bad system prompts are counted ------------------
+
+@pytest.mark.parametrize("text", [
+    "東京で一番おいしいラーメン屋はどこですか？",           # Japanese question, fullwidth ?
+    "味噌ラーメンの作り方を教えてください。",               # Japanese request, ideographic full stop
+    "先生は「宿題を忘れないでください」",                   # ends with a closing corner bracket
+    "この本のタイトルは『ノルウェイの森』",                 # white corner bracket
+    "请解释一下量子计算的基本原理。",                       # Chinese, full stop
+    "你能帮我写一首关于春天的诗吗？",                       # Chinese question
+    "太好了，谢谢你的帮助！",                               # Chinese exclamation
+    "请推荐一本书（最好是小说）",                           # fullwidth closing parenthesis
+    "他说：“明天见”",                                      # closing curly quote
+    "楽しんでね😊", "Have fun! ❤️",                        # emoji, with a variation selector
+])
+def test_turns_ending_with_cjk_punctuation_are_complete(text):
+    assert M.turn_problem(text) is None
+
+
+@pytest.mark.parametrize("text", ["我们先讨论第一点，", "東京の天気は、", "これは", "请问"])
+def test_cjk_turns_cut_off_are_still_truncated(text):
+    assert M.turn_problem(text) == "truncated"
+
+
+def test_filter_turns_keeps_japanese_and_chinese_rows():
+    rows = [{"system_prompt": "あなたは料理の先生です。",
+             "conversation": [{"role": "user", "content": "親子丼の作り方を教えてください。"},
+                              {"role": "assistant", "content": "まず、鶏肉を一口大に切ります。"}]},
+            {"system_prompt": "你是一位数学老师。",
+             "conversation": [{"role": "user", "content": "什么是质数？"},
+                              {"role": "assistant", "content": "质数是只能被1和它本身整除的大于1的整数。"}]}]
+    kept, counts = M.filter_turns(rows, n_turns=1)
+    assert kept == rows and counts == {"kept": 2}
+
+
+@pytest.mark.parametrize("system", [["You are a tutor."], 42, {"text": "x"}, b"bytes"])
+def test_filter_turns_counts_a_non_string_system_prompt(system):
+    conv = [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]
+    kept, counts = M.filter_turns([{"system_prompt": system, "conversation": conv},
+                                   {"system_prompt": None, "conversation": conv}])
+    assert len(kept) == 1 and counts == {"kept": 1, "bad_system_prompt": 1}
+    assert M.turn_problem("Hi?", system) is None  # no AttributeError

