@@ -164,10 +164,38 @@ def test_auto_tokenizer_unicode_words():
     assert dedup.tokenize("Привет, мир!") == ["привет", "мир"]
     assert dedup.tokenize("हिन्दी भाषा") == ["हिन्दी", "भाषा"]  # vowel signs stay in the word
     assert dedup.tokenize("한국어") == ["한", "국", "어"]
-    assert dedup.tokenize("ＡＢ，１") == ["ａ", "ｂ", "１"]  # fullwidth punctuation separates
+    # NFKC: fullwidth letters are the ASCII ones, fullwidth punctuation separates
+    assert dedup.tokenize("ＡＢ，１") == ["ab", "1"] == dedup.tokenize("AB, 1")
     assert (
         dedup.tokenize("snake_case") == ["snake", "case"] == dedup.tokenize("snake_case", "rouge")
     )
+
+
+def test_auto_tokenizer_width_emoji_and_diacritics():
+    # NFKC: fullwidth letters and digits are the ASCII ones, halfwidth katakana the full ones
+    assert dedup.tokenize("ＡＢＣ ｄｅｆ １２３") == ["abc", "def", "123"] == dedup.tokenize("ABC def 123")
+    assert dedup.rouge_l("ＣｈａｔＧＰＴで要約する", "ChatGPTで要約する") == 1.0
+    assert dedup.tokenize("ｶﾀｶﾅ") == ["カ", "タ", "カ", "ナ"] == dedup.tokenize("カタカナ")
+    # emoji are tokens: rouge-score drops them and calls these two identical
+    pizza, sushi = "I love pizza 🍕", "I love pizza 🍣"
+    assert dedup.tokenize(pizza) == ["i", "love", "pizza", "🍕"]
+    assert dedup.rouge_l(pizza, sushi) == pytest.approx(0.75)
+    assert dedup.rouge_l(pizza, sushi, tokenizer="rouge") == 1.0 == ref_f1(pizza, sushi)
+    assert dedup.rouge_l_dedup([pizza, sushi], threshold=0.8) == [0, 1]
+    assert dedup.rouge_l_dedup([pizza, sushi], threshold=0.8, tokenizer="rouge") == [0]
+    # a skin tone, a ZWJ family and a flag stay one emoji; a variation selector is ignored
+    assert dedup.tokenize("👍🏽 👍") == ["👍🏽", "👍"]
+    assert dedup.tokenize("👨\u200d👩\u200d👧 ok") == ["👨\u200d👩\u200d👧", "ok"]
+    assert dedup.tokenize("🇯🇵🇫🇷") == ["🇯🇵", "🇫🇷"]
+    assert dedup.tokenize("❤️ ❤") == ["❤", "❤"]
+    assert dedup.tokenize("25 °C → 77 °F") == ["25", "c", "77", "f"]  # other symbols separate
+    # Arabic harakat and tatweel, Hebrew points: optional, so ignored
+    voweled, plain = "كَتَبَ الطَّالِبُ الدَّرْسَ", "كتب الطالب الدرس"
+    assert dedup.tokenize(voweled) == dedup.tokenize(plain) == ["كتب", "الطالب", "الدرس"]
+    assert dedup.rouge_l(voweled, plain) == 1.0
+    assert dedup.rouge_l(voweled, plain, tokenizer="rouge") == 0.0  # no ASCII token at all
+    assert dedup.tokenize("كتــاب") == ["كتاب"]
+    assert dedup.tokenize("שָׁלוֹם עוֹלָם") == dedup.tokenize("שלום עולם") == ["שלום", "עולם"]
 
 
 def test_custom_tokenizer():
@@ -241,6 +269,40 @@ def test_auto_dedup_matches_rouge_score_with_auto_tokenizer(texts, threshold):
     assert dedup.rouge_l_dedup(texts, threshold, block_size=4) == want
     for a, b in zip(texts, texts[1:]):
         assert dedup.rouge_l(a, b) == scorer.score(a, b)["rougeL"].fmeasure
+
+
+MIXED_PIECES = ["🍕", "🍣", "👍🏽", "👨\u200d👩\u200d👧", "🇯🇵", "❤️", "ＡＢＣ", "abc", "ｄｅｆ",
+                "كَتَبَ", "كتب", "الدرس", "日本", "語", "नमस्ते", " ", " ", "、", "x", "1"]
+
+
+@st.composite
+def mixed_text(draw) -> str:
+    return "".join(draw(st.lists(st.sampled_from(MIXED_PIECES), max_size=12)))
+
+
+@given(st.lists(mixed_text(), max_size=20), thresholds, st.booleans())
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_auto_dedup_matches_rouge_score_on_emoji_width_and_arabic(texts, threshold, lossy):
+    """The LCS engine (tokens as code points) with emoji, NFKC and Arabic tokens."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_AutoTokenizer())
+    want: list[int] = []
+    for i, cand in enumerate(texts):
+        if not any(scorer.score(texts[j], cand)["rougeL"].fmeasure > threshold for j in want):
+            want.append(i)
+    with pytest.MonkeyPatch.context() as mp:
+        if lossy:  # a 4-symbol coarse alphabet: the upper bound collides and gets confirmed
+            mp.setattr(dedup_lcs, "_EXACT_CODES", 2)
+            mp.setattr(dedup_lcs, "_COARSE_CODES", 4)
+        assert dedup.rouge_l_dedup(texts, threshold, block_size=4) == want
+    pairs = [(a, b) for a, b in zip(texts, texts[1:])]
+    for a, b in pairs:
+        assert dedup.rouge_l(a, b) == scorer.score(a, b)["rougeL"].fmeasure
+    if len(texts) >= 2:
+        brute = [scorer.score(a, b)["rougeL"].fmeasure
+                 for i, a in enumerate(texts) for b in texts[i + 1 :]]
+        assert dedup.mean_pairwise_rouge_l(texts) == pytest.approx(np.mean(brute), rel=1e-12)
 
 
 def test_long_texts_match_reference():

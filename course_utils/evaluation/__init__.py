@@ -8,6 +8,8 @@ each:
    (`describe_constraint`) and found in instructions (`parse_constraints`); a registry
    (`CONSTRAINT_KINDS`, `register_constraint`) makes adding a kind writing one function.
    `accuracy.py`: `if_rate`, IFEval's prompt/instruction-level strict/loose accuracy.
+   `language.py`: `detect_language` and `response_language` (is the answer in the language
+   asked for?), offline, by script and function words; registered as "response_language".
 2. `complexity.py`: complexity of an instruction from surface cues, and its root verb and
    object (`root_verb_object`), the view the Self-Instruct paper draws as a sunburst.
 3. `diversity.py`: distinct-n, mean pairwise ROUGE-L, mean embedding cosine, and
@@ -44,6 +46,7 @@ from .diversity import (
     mean_pairwise_rouge_l,
 )
 from .judge import JUDGE_PROMPT_V1, judge_prompt, parse_judge
+from .language import LANGUAGES, detect_language, response_language
 from .plots import plot_complexity, plot_verb_sunburst
 from .report import Report, report
 
@@ -53,6 +56,7 @@ __all__ = [
     "DISTINCT2_FLOOR",
     "DISTINCT_BATCH",
     "JUDGE_PROMPT_V1",
+    "LANGUAGES",
     "RELATIONS",
     "ROUGE_THRESHOLD",
     "ConstraintKind",
@@ -62,6 +66,7 @@ __all__ = [
     "complexity",
     "complexity_table",
     "describe_constraint",
+    "detect_language",
     "distinct_n",
     "if_rate",
     "judge_prompt",
@@ -74,6 +79,7 @@ __all__ = [
     "plot_verb_sunburst",
     "register_constraint",
     "report",
+    "response_language",
     "root_verb_object",
     "top_verb_objects",
 ]

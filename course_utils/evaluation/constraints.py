@@ -6,6 +6,11 @@ plain dict `{"kind": ..., **params}`; each kind is one small function in a regis
 in IFEval's loose mode), `describe_constraint` turns one into the English sentence to append to
 an instruction, and `parse_constraints` finds such sentences in an instruction.
 
+The checkers read any script: keywords are whole words where words are separated by spaces and
+plain substrings in Chinese, Japanese, Korean and Thai; length counts words, or characters in
+Chinese and Japanese (see `_words`); sentences also end at 。！？ and the Hindi danda ।. The
+"response_language" kind (does the answer use the language asked for?) lives in language.py.
+
 The offline teacher imports this module, so it imports no course module but `_validate`.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +30,81 @@ __all__ = ["CONSTRAINT_KINDS", "RELATIONS", "ConstraintKind", "check", "describe
            "loose_variants", "parse_constraints", "register_constraint"]
 
 _WORD_RE = re.compile(r"\w+(?:['’-]\w+)*")
+_WORD_JOINERS = "'’-"
+
+# Scripts written without spaces between words. Han (Chinese characters, kanji), Hiragana,
+# Katakana and Bopomofo: every character is one unit of length (see `_words`).
+_HAN_KANA = ((0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3029), (0x3031, 0x3035),
+             (0x3038, 0x303C), (0x3040, 0x30FF), (0x3100, 0x312F), (0x31A0, 0x31BF),
+             (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+             (0x1B000, 0x1B16F), (0x20000, 0x3134F))
+# Hangul (Korean puts spaces between phrases, not before particles: 일본에 = 일본 + 에) and
+# Thai, Lao, Myanmar, Khmer: with Han and kana, a keyword is found inside a longer run.
+_HANGUL = ((0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xAC00, 0xD7FF))
+_NO_BOUNDARY = _HAN_KANA + _HANGUL + ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF))
+
+
+def _in_ranges(ch: str, ranges: Sequence[tuple[int, int]]) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in ranges)
+
+
+def _is_unit(ch: str) -> bool:
+    """A Han or kana letter: one unit of length on its own."""
+    return ch.isalnum() and _in_ranges(ch, _HAN_KANA)
+
+
+def _is_word_char(ch: str) -> bool:
+    """A letter, digit, "_" or combining mark (Devanagari vowel signs are inside a word)."""
+    return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
+
+
+def _joins(ch: str) -> bool:
+    """True when `ch` continues a word of a script written with spaces (so blocks a match)."""
+    return _is_word_char(ch) and not _in_ranges(ch, _NO_BOUNDARY)
 
 
 def _words(text: str) -> list[str]:
-    """Words as a reader counts them: "don't" and "well-known" are one word each."""
-    return _WORD_RE.findall(text)
+    """Words as a reader counts them: "don't" and "well-known" are one word each.
+
+    The unit depends on the script. Scripts written with spaces (Latin, Cyrillic, Greek,
+    Arabic, Hebrew, Devanagari and other Indic scripts, and Korean, whose spaces separate
+    eojeol) count words: runs of letters and digits with their combining marks ("नमस्ते दुनिया"
+    is 2 words), joined by ' ’ -. Chinese and Japanese have no spaces and no agreed word
+    boundaries, and their writers measure length in characters (字数, 文字数): every Han or
+    kana character counts as one unit ("私は日本に住んでいます。" is 11). Non-ASCII text is
+    NFKC-normalised first (fullwidth "ＡＩ" is "AI", halfwidth "ｶﾅ" is "カナ"). Thai, Lao,
+    Khmer and Myanmar, written without spaces, count one word per run.
+    """
+    if text.isascii():
+        return _WORD_RE.findall(text)
+    return _unicode_words(unicodedata.normalize("NFKC", text))
+
+
+def _unicode_words(text: str) -> list[str]:
+    """`_WORD_RE.findall` with combining marks inside words and one word per Han/kana letter."""
+    words: list[str] = []
+    word: list[str] = []
+    joiner = ""  # an apostrophe or hyphen right after a word character
+    for ch in text:
+        if _is_unit(ch):
+            words.extend(["".join(word)] if word else [])
+            words.append(ch)
+            word, joiner = [], ""
+        elif ch.isalnum() or ch == "_":
+            word.extend([joiner, ch] if joiner and word else [ch])
+            joiner = ""
+        elif word and not joiner and (ch in _WORD_JOINERS
+                                      or unicodedata.category(ch).startswith("M")):
+            if ch in _WORD_JOINERS:
+                joiner = ch
+            else:
+                word.append(ch)
+        else:
+            words.extend(["".join(word)] if word else [])
+            word, joiner = [], ""
+    words.extend(["".join(word)] if word else [])
+    return words
 
 
 RELATIONS = ("less than", "at most", "exactly", "at least", "more than")
@@ -158,14 +234,26 @@ def _normalise(constraint: Any) -> tuple[ConstraintKind, dict[str, Any]]:
 
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "e.g", "i.e", "etc", "no", "fig",
                   "approx"}
+_CLOSERS = "\"'”’)\\]」』）】〕〉》"
+_CJK_LETTER = "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _HAN_KANA + _HANGUL) + "]"
+_SENTENCE_END = re.compile(
+    # . ! ? (and the Hindi danda । ॥, Arabic ؟, Urdu ۔) end a sentence when a space follows
+    rf"(?<=[.!?।॥؟۔])[{_CLOSERS}]*\s+"
+    # Chinese and Japanese 。！？ end one even without a space, except a quotation closed
+    # before a quotative と/っ (「はい。」と言った is one sentence); ! or ? right before a CJK
+    # letter end one too
+    rf"|(?<=[。｡！？‼⁇⁈⁉])(?:[{_CLOSERS}]+(?![{_CLOSERS}]|[とっ])|(?![{_CLOSERS}]))\s*"
+    rf"|(?<=[!?])(?:[{_CLOSERS}]+(?![とっ])|)(?={_CJK_LETTER})"
+)
 
 
 def _count_sentences(text: str) -> int:
     """Sentences end at . ! ? followed by space, or at a line break; common abbreviations and
-    decimals ("e.g.", "Dr.", "3.5") do not end one."""
+    decimals ("e.g.", "Dr.", "3.5") do not end one. Chinese and Japanese sentences end at
+    。！？ (no space needed), Hindi ones at । and ॥, Arabic questions at ؟."""
     count = 0
     for line in text.splitlines():
-        pieces = re.split(r"(?<=[.!?])[\"'”’)\]]*\s+", line.strip())
+        pieces = _SENTENCE_END.split(line.strip())
         for i, piece in enumerate(pieces):
             if not re.search(r"\w", piece):
                 continue
@@ -177,9 +265,32 @@ def _count_sentences(text: str) -> int:
 
 
 def _keyword_count(text: str, keyword: str) -> int:
-    """Whole-word, case-insensitive occurrences ("cat" does not match "category")."""
-    pattern = r"(?<!\w)" + re.escape(keyword) + r"(?!\w)"
-    return len(re.findall(pattern, text, flags=re.IGNORECASE))
+    """Case-insensitive occurrences of `keyword` as a whole word: "cat" does not match
+    "category", nor "नम" "नमस्ते".
+
+    Where the keyword begins or ends with a letter of a script written without spaces
+    between words (Chinese, Japanese, Thai ...) or Korean (particles attach to the noun),
+    that end of it needs no word boundary: 日本 is found in 私は日本に住んでいます, 일본 in
+    일본에. A keyword in a spaced script only needs a boundary against letters of spaced
+    scripts ("AI" is found in "AIは便利です"). Text and keyword are compared NFKC-normalised
+    and case-folded ("ＡＩ" matches "ai"). The cost of no segmenter: パン is found in パンダ.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    keyword = unicodedata.normalize("NFKC", keyword).casefold()
+    if not keyword:
+        return 0
+    check_start = not _in_ranges(keyword[0], _NO_BOUNDARY)
+    check_end = not _in_ranges(keyword[-1], _NO_BOUNDARY)
+    count = start = 0
+    while (i := text.find(keyword, start)) >= 0:
+        end = i + len(keyword)
+        if (check_start and i > 0 and _joins(text[i - 1])) or (
+            check_end and end < len(text) and _joins(text[end])
+        ):
+            start = i + 1  # not a whole word here: look again one character later
+        else:
+            count, start = count + 1, end
+    return count
 
 
 def _strip_code_fence(text: str) -> str:
@@ -302,7 +413,8 @@ def _check_start_phrase(response: str, *, phrase: str) -> bool:
 
 @register_constraint("no_commas", describe=lambda: "Do not use any commas in your answer.")
 def _check_no_commas(response: str) -> bool:
-    return "," not in response and "，" not in response
+    # the ASCII comma, the fullwidth and ideographic commas (，、､) and the Arabic one (،)
+    return not any(c in response for c in ",，、､،")
 
 
 @register_constraint(

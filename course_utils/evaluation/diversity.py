@@ -12,23 +12,29 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import dedup
-from .._validate import require_int, require_texts, require_unit
+from .._validate import InputError, require_int, require_texts, require_unit
 
 __all__ = ["COSINE_THRESHOLD", "DISTINCT2_FLOOR", "DISTINCT_BATCH", "ROUGE_THRESHOLD",
            "collapse_alarm", "distinct_n", "mean_embedding_cosine", "mean_pairwise_rouge_l"]
 
 
-def _distinct(token_lists: Iterable[list[str]], n: int) -> tuple[int, int]:
+_DENOMINATORS = ("ngrams", "tokens")
+
+
+def _distinct(token_lists: Iterable[list[str]], n: int, denominator: str = "ngrams"
+              ) -> tuple[int, int]:
+    """(distinct n-grams, the denominator: all n-grams or all tokens) over the token lists."""
     seen: set[tuple[str, ...]] = set()
     total = 0
     for tokens in token_lists:
         grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-        total += len(grams)
+        total += len(grams) if denominator == "ngrams" else len(tokens)
         seen.update(grams)
     return len(seen), total
 
 
-def _distinct_score(texts: list[str], n: int, batch: int | None, seed: int) -> float | None:
+def _distinct_score(texts: list[str], n: int, batch: int | None, seed: int,
+                    denominator: str = "ngrams") -> float | None:
     """Mean distinct-n over seeded groups of `batch` texts (one group if None); None if no
     n-gram."""
     tokens = [dedup.tokenize(t) for t in texts]
@@ -39,15 +45,28 @@ def _distinct_score(texts: list[str], n: int, batch: int | None, seed: int) -> f
         random.Random(seed).shuffle(order)
         starts = range(0, len(order) - batch + 1, batch)
         groups = [[tokens[i] for i in order[s : s + batch]] for s in starts]
-    scores = [unique / total for unique, total in (_distinct(g, n) for g in groups) if total]
+    counts = [_distinct(g, n, denominator) for g in groups]
+    scores = [unique / total for unique, total in counts if unique]
     return statistics.fmean(scores) if scores else None
 
 
 def distinct_n(
-    texts: Sequence[str], n: int = 2, *, batch: int | None = None, seed: int = 0
+    texts: Sequence[str],
+    n: int = 2,
+    *,
+    batch: int | None = None,
+    seed: int = 0,
+    denominator: str = "ngrams",
 ) -> float:
-    """Unique n-grams / total n-grams over the whole set (tokens as for ROUGE-L: lower-cased
+    """Distinct n-grams / all n-grams over the whole set (tokens as for ROUGE-L: lower-cased
     words, one token per CJK character; `course_utils.dedup.tokenize`).
+
+    Two definitions are in use. The default, ``denominator="ngrams"``, divides the number of
+    distinct n-grams by the number of n-grams: the type-token ratio of n-grams, 1.0 when no
+    n-gram repeats, whatever n. ``denominator="tokens"`` divides by the number of tokens, as
+    Li et al. (2016, arXiv:1510.03055) define distinct-n (distinct n-grams "scaled by total
+    number of generated tokens"); it is lower for n > 1 (a text of T tokens has only
+    T - n + 1 n-grams), most visibly on short texts. The two agree for n = 1.
 
     Distinct-n falls as a set grows (more text, more repeats: the 427 real instructions score
     distinct-2 0.66 together, 0.85 in groups of 50), so comparing sets of different sizes
@@ -59,7 +78,10 @@ def distinct_n(
     n = require_int(n, "n", 1, fn="distinct_n")
     if batch is not None:
         batch = require_int(batch, "batch", 1, fn="distinct_n")
-    score = _distinct_score(texts, n, batch, seed)
+    if denominator not in _DENOMINATORS:
+        raise InputError(f"distinct_n(): denominator={denominator!r}; use 'ngrams' (distinct "
+                         "/ all n-grams, the default) or 'tokens' (Li et al. 2016).")
+    score = _distinct_score(texts, n, batch, seed, denominator)
     return 0.0 if score is None else score
 
 
