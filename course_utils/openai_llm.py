@@ -105,7 +105,7 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
     def magpie_prompt(self, messages: list) -> str:
         """The raw prompt that makes the served model write the next user turn."""
         template = resolve_pre_query_template(self.magpie_pre_query_template)
-        return build_magpie_prompt(self.chat_tokenizer() if messages else None, messages, template)
+        return build_magpie_prompt(self.chat_tokenizer(), messages, template)  # the template's own default system prompt too
 
     async def agenerate(self, input, num_generations: int = 1, **kwargs: Any):  # noqa: A002, D401
         """distilabel's, plus raw Magpie user-turn prompts and the samples an ignored `n` lost."""
