@@ -10,7 +10,8 @@ from course_utils.teacher import OfflineTeacher
 
 def test_v3_prompt_check(capsys):
     llm = OfflineTeacher(seed=0)
-    assert checks.check_v3_prompt(FINANCE_V3.text, llm)
+    assert not checks.check_v3_prompt(FINANCE_V3.text, llm)  # the lesson's prompt, not a new domain
+    assert "finance" in capsys.readouterr().out
     assert not checks.check_v3_prompt(FINANCE_V1.text, llm)
     assert "missing" in capsys.readouterr().out
 
@@ -38,6 +39,10 @@ def test_line_parser_check(capsys):
 
 def test_collapse_check():
     batch = ["a", "a", "b", "a"]
-    assert checks.check_collapse_report(lambda b: {"distinct_ratio": 0.5, "most_common": "a"}, batch)
+    from collections import Counter
+
+    assert checks.check_collapse_report(
+        lambda b: {"distinct_ratio": len(set(b)) / len(b), "most_common": Counter(b).most_common(1)[0][0]}, batch)
+    assert not checks.check_collapse_report(lambda b: {"distinct_ratio": 0.5, "most_common": "a"}, batch)
     assert not checks.check_collapse_report(lambda b: {"distinct_ratio": 0.75, "most_common": "a"}, batch)
     assert not checks.check_collapse_report(lambda b: None, batch)

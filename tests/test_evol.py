@@ -252,11 +252,19 @@ def test_checks_pass_on_the_solutions_and_fail_clearly(clean_llm, llm, capsys):
     assert not evol_checks.check_tuned_rules("strict")
 
     drift = EliminationRules(min_root_similarity=0.25)
-    assert evol_checks.check_broken_instruction(llm, "Write a short poem about autumn.", drift)
-    assert not evol_checks.check_broken_instruction(llm, "Write a short poem about autumn.", EliminationRules())
+
+    from course_utils.dedup import rouge_l
+
+    def worst(text):
+        res = evolve(llm, [text], rounds=4, operators=evol_checks.DEPTH_OPERATORS, seed=0)
+        return min((rouge_l(text, s["candidate"]) for s in res.steps if s["eliminated"] is None), default=1.0)
+
+    poem = "Write a short poem about autumn."
+    assert evol_checks.check_broken_instruction(llm, poem, drift, worst)
+    assert not evol_checks.check_broken_instruction(llm, poem, EliminationRules(), worst)
     assert not evol_checks.check_broken_instruction(
-        llm, "Compare renting and buying a home in a large city when interest rates are high.", drift)
-    assert not evol_checks.check_broken_instruction(llm, "", drift)
+        llm, "Compare renting and buying a home in a large city when interest rates are high.", drift, worst)
+    assert not evol_checks.check_broken_instruction(llm, "", drift, worst)
     out = capsys.readouterr().out
     assert out.count("✅") == 3 and "Traceback" not in out
 

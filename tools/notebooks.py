@@ -2,8 +2,19 @@
 
 Exercises have one source, the solution notebook. In `solutions/NN_*.ipynb`, solution code sits
 between `### BEGIN SOLUTION` and `### END SOLUTION`; an optional `### HINT: ...` line inside the
-block becomes the hint. The exercise notebook replaces each block with a stub that raises
-`NotImplementedError`, and has no outputs.
+block becomes the hint (a pointer to the idea or the function to use, never the answer). The
+exercise notebook has no outputs, and an unfilled exercise runs top to bottom and reaches its
+check, which prints "❌ not implemented yet — Hint: ..." (see `strip_solution`):
+
+- a block inside a function becomes `raise NotImplementedError("Hint: ...")`; the checks call the
+  learner's function through `checks.common._safe_call` and report that exception with its hint;
+- a block at module level becomes `name = checks.todo("Hint: ...")` for every name it binds, so no
+  later cell ends in a NameError; a check given a `checks.todo` placeholder reports its hint;
+- the cell's other lines that use a stub before the check (a demo print, a run of the loop) are
+  wrapped in `with checks.when_done(...):`, which skips them with one line until the stub is
+  written; the names they bind start as placeholders. The check call itself is never wrapped.
+
+`tests/test_exercises_run.py` runs every exercise notebook unfilled and asserts exactly that.
 
 Run from anywhere (paths come from this file's location, not from an installed package):
 
@@ -20,14 +31,17 @@ notebook is an error, never "current". The repository slug lives in one place,
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
+TODO, GUARD = "checks.todo", "checks.when_done"  # see course_utils/checks/common.py
 _BLOCK = re.compile(
     r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M
 )
@@ -43,17 +57,135 @@ class NoNotebooksError(FileNotFoundError):
     """No course notebook was found where one was expected (a wrong root, a moved folder)."""
 
 
+def _hint(body: str) -> str:
+    hints = (ln.split(HINT, 1)[1].strip() for ln in body.splitlines() if HINT in ln)
+    return next(hints, "see the markdown above")
+
+
+def _targets(node: ast.AST) -> list[str]:
+    """Names an assignment target binds (a, (a, b), [a, *b])."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [n for elt in node.elts for n in _targets(elt)]
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    return []
+
+
+def _binds(stmt: ast.stmt) -> list[str]:
+    """Names a top-level statement binds by assignment or definition (imports excluded)."""
+    if isinstance(stmt, ast.Assign):
+        return [n for t in stmt.targets for n in _targets(t)]
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return _targets(stmt.target)
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    return []
+
+
+def _module_stub(body: str, message: str) -> str:
+    """A module-level block becomes one `checks.todo` placeholder for every name it binds."""
+    try:
+        tree = ast.parse(textwrap.dedent(body))
+    except SyntaxError:
+        tree = ast.Module(body=[], type_ignores=[])
+    names = list(dict.fromkeys(n for s in tree.body for n in _binds(s) if n != "_"))
+    if not names:  # nothing to stand in for: leave the hint as a comment
+        return f"# YOUR CODE HERE ({message[1:-1]})"
+    plural = "s" if len(names) > 1 else ""
+    return (f"# YOUR CODE HERE: replace the placeholder{plural} below\n"
+            f"{' = '.join(names)} = {TODO}({message})")
+
+
+def _is_check(stmt: ast.stmt) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr.startswith("check_")
+               and isinstance(n.value, ast.Name) and n.value.id == "checks" for n in ast.walk(stmt))
+
+
+def _is_placeholder(stmt: ast.stmt) -> bool:
+    return (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
+            and ast.unparse(stmt.value.func) == TODO)
+
+
+def _has_multiline_string(stmt: ast.stmt) -> bool:
+    return any(isinstance(n, (ast.Constant, ast.JoinedStr)) and n.lineno != n.end_lineno
+               for n in ast.walk(stmt) if hasattr(n, "lineno"))
+
+
+def _guard_demo_lines(source: str) -> str:
+    """Wrap the lines that use a stub (and are not its check) in `with checks.when_done(...)`."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a cell with IPython magics: leave it alone
+        return source
+    lines = source.splitlines(keepends=True)
+    pending: set[str] = set()       # stub functions and placeholders defined so far in this cell
+    placeholders: set[str] = set()  # the names that hold a Todo
+    groups: list[list[ast.stmt]] = []
+    group_args: list[list[str]] = []  # the placeholders each group uses: errors then are skipped
+    previous_guarded = False
+    for stmt in tree.body:
+        segment = "".join(lines[stmt.lineno - 1:stmt.end_lineno])
+        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        guarded = False
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            (pending.add if "# YOUR CODE HERE" in segment else pending.discard)(stmt.name)
+        elif _is_placeholder(stmt):
+            names = set(_binds(stmt))
+            pending |= names
+            placeholders |= names
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)) or _is_check(stmt):
+            pass
+        elif used & pending and not _has_multiline_string(stmt):
+            guarded = True
+            if not previous_guarded:
+                groups.append([])
+                group_args.append([])
+            groups[-1].append(stmt)
+            group_args[-1] += [n for n in sorted(used) if n in placeholders and n not in group_args[-1]]
+        else:
+            pending -= set(_binds(stmt))
+            placeholders -= set(_binds(stmt))
+        if guarded:  # what it binds is a placeholder too until it can run
+            bound = {n for n in _binds(stmt) if n != "_"}
+            pending |= bound
+            placeholders |= bound
+        previous_guarded = guarded
+    if not groups:
+        return source
+    out, cursor = [], 0
+    for group, args in zip(groups, group_args):
+        first, last = group[0].lineno - 1, group[-1].end_lineno
+        out.append("".join(lines[cursor:first]))
+        bound = list(dict.fromkeys(n for s in group for n in _binds(s) if n != "_"))
+        if bound:
+            out.append(f"{' = '.join(bound)} = {TODO}()  # until the lines below can run\n")
+        out.append(f"with {GUARD}({', '.join(args)}):  # skipped until the code above is written\n")
+        out.append("".join(f"    {ln}" if ln.strip() else ln for ln in lines[first:last]))
+        cursor = last
+    out.append("".join(lines[cursor:]))
+    return "".join(out)
+
+
 def strip_solution(source: str) -> str:
-    """Replace every solution block in a cell's source with a stub raising NotImplementedError."""
+    """Replace every solution block in a cell's source with a stub that reaches its check.
+
+    A block inside a function becomes `raise NotImplementedError("Hint: ...")`; a block at module
+    level becomes `name = checks.todo("Hint: ...")` for each name it binds (no NameError later).
+    Lines of the cell that use a stub before its check are wrapped in `with checks.when_done(...):`
+    so that they are skipped, not crashed, until the stub is written (see course_utils.checks.common).
+    """
 
     def stub(m: re.Match) -> str:
         indent, body = m.group(1), m.group(2)
-        hints = (ln.split(HINT, 1)[1].strip() for ln in body.splitlines() if HINT in ln)
-        hint = next(hints, "see the markdown above")
-        message = json.dumps(f"Hint: {hint}", ensure_ascii=False)  # valid Python, quotes escaped
+        message = json.dumps(f"Hint: {_hint(body)}", ensure_ascii=False)  # valid Python, quotes escaped
+        if not indent:
+            return _module_stub(body, message)
         return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({message})"
 
-    return _BLOCK.sub(stub, source)
+    stubbed = _BLOCK.sub(stub, source)
+    return stubbed if stubbed == source else _guard_demo_lines(stubbed)
 
 
 def make_exercise(solution):

@@ -46,14 +46,14 @@ from .config import (BACKENDS, DEFAULT_CONFIG_FILE, CapstoneError, _input_rows, 
                      default_config, load_config, read_seeds, small_config, validate_config)
 from .stages import (STAGES, _Meter, dedup_embed, dedup_rouge, filter_rows,  # noqa: F401
                      generate_batch, mix_rows, score_rows, stage_counts, stage_table)
-from .run import (COMPLETE_MARKER, Interrupted, build_dataset, build_pipeline,  # noqa: F401
-                  cache_dir_for, make_llm, repair_cache, stats_dir_for)
+from .run import (COMPLETE_MARKER, Interrupted, RunFailed, build_dataset,  # noqa: F401
+                  build_pipeline, cache_dir_for, make_llm, repair_cache, stats_dir_for)
 from .cli import main  # noqa: F401
 # last: the function `export` replaces the submodule of the same name as this package's attribute
 from .export import EXPORT_COLUMNS, BuildResult, export  # noqa: F401
 
 __all__ = [
-    "CapstoneError", "Interrupted", "STAGES", "repair_cache", "COMPLETE_MARKER",
+    "CapstoneError", "Interrupted", "RunFailed", "STAGES", "repair_cache", "COMPLETE_MARKER",
     "DEFAULT_CONFIG_FILE", "BuildResult", "build_dataset", "build_pipeline", "default_config",
     "export", "generate_batch", "load_config", "make_llm", "read_seeds", "small_config",
     "stage_counts", "stage_table", "validate_config",

@@ -8,7 +8,10 @@ into the rows the pipeline's load step yields.
 from __future__ import annotations
 
 import copy
+import importlib.util
+import inspect
 import json
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -16,11 +19,12 @@ from typing import Any, Mapping, Optional
 
 from ..cot import DIALOGUE_PROMPTS, generate_problems
 from ..evol import resolve_operators
+from ..models import BACKENDS as MODEL_BACKENDS
 from ..models import llm_classes
 from ..self_instruct import load_seed_tasks
 
-__all__ = ["BACKENDS", "CapstoneError", "DEFAULT_CONFIG_FILE", "default_config", "load_config",
-           "read_seeds", "small_config", "validate_config"]
+__all__ = ["BACKENDS", "CapstoneError", "DEFAULT_CONFIG_FILE", "check_environment",
+           "default_config", "load_config", "read_seeds", "small_config", "validate_config"]
 
 DEFAULT_CONFIG_FILE = "data/capstone.yaml"
 BACKENDS = ("auto", "offline", "transformers", "llm")
@@ -122,6 +126,9 @@ def validate_config(cfg: Any) -> dict:
     _num(cfg, "generation.max_new_tokens", 1, integer=True)
     _num(cfg, "generation.temperature", 0, 2)
     _num(cfg, "generation.batch_size", 1, integer=True)
+    _num(cfg, "generation.retries", 0, 10, integer=True)
+    if not isinstance(cfg["generation"]["allow_lost_batches"], bool):
+        raise CapstoneError("generation.allow_lost_batches must be true or false.")
     if cfg["seeds"]["file"] is not None and not isinstance(cfg["seeds"]["file"], str):
         raise CapstoneError("seeds.file must be a path to a JSONL file or null.")
     _num(cfg, "seeds.n", 1, integer=True)
@@ -138,6 +145,11 @@ def validate_config(cfg: Any) -> dict:
             raise CapstoneError(f"evol.operators: {e}") from None
     _num(cfg, "filters.min_response_words", 0, integer=True)
     _num(cfg, "filters.max_response_words", 1, integer=True)
+    if cfg["filters"]["min_response_words"] > cfg["filters"]["max_response_words"]:
+        raise CapstoneError(f"filters.min_response_words ({cfg['filters']['min_response_words']}) "
+                            f"is above filters.max_response_words "
+                            f"({cfg['filters']['max_response_words']}): no answer could pass. "
+                            f"Lower the minimum or raise the maximum.")
     if not isinstance(cfg["filters"]["check_math_answers"], bool):
         raise CapstoneError("filters.check_math_answers must be true or false.")
     _num(cfg, "dedup.rouge_threshold", 0, 1)
@@ -154,8 +166,12 @@ def validate_config(cfg: Any) -> dict:
 
 def _validate_output(out: dict) -> None:
     jsonl = out["jsonl"]
-    if not isinstance(jsonl, str) or not jsonl.endswith(".jsonl") or "/" in jsonl:
+    if not isinstance(jsonl, str) or not jsonl.endswith(".jsonl") or re.search(r"[/\\\0]", jsonl):
         raise CapstoneError(f"output.jsonl must be a file name ending in .jsonl, got {jsonl!r}.")
+    if jsonl.startswith(".") or not jsonl[:-len(".jsonl")].strip():
+        raise CapstoneError(f"output.jsonl {jsonl!r} is a hidden file name (it starts with a dot "
+                            f"or has nothing before .jsonl): use a visible name such as "
+                            f"train.jsonl.")
     for key in ("distiset", "card"):
         if not isinstance(out[key], bool):
             raise CapstoneError(f"output.{key} must be true or false.")
@@ -176,12 +192,17 @@ def _validate_llm_section(section: Any, required: bool) -> None:
     if not isinstance(section, Mapping) or "class" not in section:
         raise CapstoneError("llm must be null or a mapping with a 'class' key naming a distilabel "
                             "LLM, e.g. {class: OpenAILLM, model: ..., base_url: ...}.")
-    classes = llm_classes()
     name = section["class"]
-    if name not in classes:
-        raise CapstoneError(f"llm.class {name!r} is not a distilabel LLM class. "
-                            f"Known: {', '.join(sorted(classes))}.")
-    fields = set(classes[name].model_fields)
+    if not isinstance(name, str):
+        raise CapstoneError(f"llm.class must be the name of one distilabel LLM class (text such as "
+                            f"OpenAILLM), got a {type(name).__name__}.")
+    classes = llm_classes()
+    if name not in classes or inspect.isabstract(classes[name]) or name in _NOT_A_TEACHER:
+        usable = sorted(n for n, c in classes.items()
+                        if not inspect.isabstract(c) and n not in _NOT_A_TEACHER)
+        raise CapstoneError(f"llm.class {name!r} is not a distilabel LLM class the capstone can "
+                            f"use. Known: {', '.join(usable)}.")
+    fields = classes[name].model_fields
     unknown = [k for k in section if k not in ("class", "api_key_env") and k not in fields]
     if unknown:
         shown = sorted(f for f in fields if not f.startswith("_"))[:25]
@@ -190,6 +211,114 @@ def _validate_llm_section(section: Any, required: bool) -> None:
     if "api_key" in section:
         raise CapstoneError("llm: never write an API key in the config; set api_key_env to the "
                             "NAME of the environment variable that holds it.")
+    key_env = section.get("api_key_env")
+    if key_env is not None and (not isinstance(key_env, str) or not key_env.strip()):
+        raise CapstoneError("llm.api_key_env must be the NAME of an environment variable (text "
+                            "such as OPENAI_API_KEY), or left out.")
+    missing = [k for k, f in fields.items() if f.is_required() and k not in section]
+    if missing:
+        raise CapstoneError(f"llm: {name} needs the field(s) {missing}: add them to the llm "
+                            f"section.")
+    for key, value in section.items():
+        if key in fields:
+            _check_llm_field(name, key, fields[key].annotation, value)
+
+
+# classes that combine other LLMs or only serve as bases: not a teacher named in one section
+_NOT_A_TEACHER = {"MixtureOfAgentsLLM"}
+
+
+def _check_llm_field(cls: str, key: str, annotation: Any, value: Any) -> None:
+    """The field's type, checked with pydantic; the message never repeats the value (secrets)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        adapter = TypeAdapter(annotation)
+    except Exception:  # a type pydantic cannot describe: left to the class itself
+        return
+    try:
+        adapter.validate_python(value)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int) or p)
+        where = f"llm.{key}" + (f" ({where})" if where else "")
+        raise CapstoneError(f"{where}: {err.get('msg', 'wrong type')} ({cls} field). Fix the "
+                            f"value in the config's llm section.") from None
+
+
+# the package each distilabel LLM class needs (its `load()` imports it in the worker, too late)
+_CLIENTS = {"OpenAILLM": ("openai", "openai"), "AzureOpenAILLM": ("openai", "openai"),
+            "AnyscaleLLM": ("openai", "openai"), "TogetherLLM": ("openai", "openai"),
+            "ClientvLLM": ("openai", "openai"), "AnthropicLLM": ("anthropic", "anthropic"),
+            "CohereLLM": ("cohere", "cohere"), "GroqLLM": ("groq", "groq"),
+            "InferenceEndpointsLLM": ("huggingface_hub", "huggingface_hub"),
+            "LiteLLM": ("litellm", "litellm"), "LlamaCppLLM": ("llama_cpp", "llama-cpp-python"),
+            "MistralLLM": ("mistralai", "mistralai"), "MlxLLM": ("mlx_lm", "mlx-lm"),
+            "OllamaLLM": ("ollama", "ollama"), "TransformersLLM": ("transformers", "transformers"),
+            "VertexAILLM": ("vertexai", "google-cloud-aiplatform"), "vLLM": ("vllm", "vllm")}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module blocked (None)
+        return False
+
+
+def _has_chat_template(folder: Path) -> bool:
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    try:
+        tok = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(tok, dict) and bool(tok.get("chat_template"))
+
+
+def check_environment(cfg: dict) -> None:
+    """What a validated config needs of this machine, checked before any work starts.
+
+    COURSE_BACKEND must name a backend; a model path must exist and hold a chat template; the
+    client package of the `llm` class must be installed and its key variable set.
+    """
+    backend = cfg["backend"]
+    env = os.environ.get("COURSE_BACKEND", "").strip().lower()
+    if backend == "auto" and env and env != "auto":
+        if env not in MODEL_BACKENDS:
+            raise CapstoneError(f"COURSE_BACKEND={env!r} is not a backend: unset it, or set it "
+                                f"to one of {', '.join(MODEL_BACKENDS)} (or set backend in the "
+                                f"config).")
+        backend = env
+    if backend == "llm":
+        section = cfg["llm"]
+        module, package = _CLIENTS.get(section["class"], (None, None))
+        if module and not _installed(module):
+            raise CapstoneError(f"llm.class {section['class']} needs the {package!r} package, "
+                                f"which is not installed: pip install {package}.")
+        key_env = section.get("api_key_env")
+        if key_env and not os.environ.get(key_env):
+            raise CapstoneError(f"llm.api_key_env names {key_env!r}, but that environment "
+                                f"variable is not set: export {key_env}=... first.")
+        return
+    if backend not in ("auto", "transformers"):
+        return
+    model = cfg["model"] or os.environ.get("COURSE_MODEL") or None
+    where = "model" if cfg["model"] else "COURSE_MODEL"
+    if model is None:
+        return
+    folder = Path(model).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            raise CapstoneError(f"{where} {model!r} is a file: pass a model folder or a hub id.")
+        if not _has_chat_template(folder):
+            raise CapstoneError(f"{where} {model!r} has no chat template (no chat_template.jinja, "
+                                f"no chat_template in tokenizer_config.json): the capstone sends "
+                                f"chat messages. Use an instruct model, or save one with "
+                                f"tokenizer.chat_template = ...; "
+                                f"tokenizer.save_pretrained(folder).")
+    elif model.startswith(("/", "./", "../", "~", ".\\")) or model.count("/") > 1:
+        raise CapstoneError(f"{where} {model!r} does not exist: pass an existing model folder or a "
+                            f"hub id such as HuggingFaceTB/SmolLM2-360M-Instruct.")
 
 
 def load_config(path: Any = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
@@ -200,19 +329,38 @@ def load_config(path: Any = None, overrides: Optional[Mapping[str, Any]] = None)
         cfg = default_config()
     else:
         p = Path(path)
-        if not p.is_file():
-            raise CapstoneError(f"Config file {str(path)!r} does not exist. Start from "
-                                f"course_utils/data/capstone.yaml.")
+        text = _read_text(p, "Config file", "Start from course_utils/data/capstone.yaml.")
         try:
-            cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
+            cfg = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise CapstoneError(f"Config file {p.name} is not valid YAML: "
-                                f"{str(e).splitlines()[0]}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            what = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise CapstoneError(f"Config file {p.name} is not valid YAML{where}: {what}. Fix "
+                                f"that line; start from course_utils/data/capstone.yaml.") from None
     if isinstance(cfg, Mapping):
         cfg = dict(cfg)
         for key, value in (overrides or {}).items():
             _set_dotted(cfg, key, value)
     return validate_config(cfg)
+
+
+def _read_text(p: Path, what: str, fix: str) -> str:
+    """A UTF-8 text file (a byte-order mark is accepted), or a CapstoneError naming the fix."""
+    if p.is_dir():
+        raise CapstoneError(f"{what} {str(p)!r} is a folder, not a file. {fix}")
+    if not p.is_file():
+        raise CapstoneError(f"{what} {str(p)!r} does not exist. {fix}")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise CapstoneError(f"{what} {str(p)!r} cannot be read ({e.strerror or e}): check its "
+                            f"permissions.") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CapstoneError(f"{what} {p.name} is not UTF-8 text (byte {data[e.start]:#04x} at "
+                            f"offset {e.start}): save it as UTF-8 and run again.") from None
 
 
 # --- seeds ---------------------------------------------------------------------------------------
@@ -223,10 +371,9 @@ def read_seeds(path: Optional[str]) -> list[dict]:
     if path is None:
         return [{"instruction": r["instruction"]} for r in load_seed_tasks()]
     p = Path(path)
-    if not p.is_file():
-        raise CapstoneError(f"Seed file {str(path)!r} does not exist.")
+    text = _read_text(p, "Seed file", "Point seeds.file at a JSONL file, or set it to null.")
     rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -21,16 +21,16 @@ from ..dedup import embedding_dedup, exact_dedup, rouge_l_dedup
 from ..evaluation import check, complexity, judge_prompt, parse_constraints, parse_judge
 from ..evol import _embed_quietly, evolve
 from ..formats import alpaca_to_messages, write_jsonl_atomic
+from ..magpie import turn_problem
 from ..parsing import is_refusal
 from ..progress import generate_outputs
 from ..self_instruct import self_instruct
 
-__all__ = ["STAGES", "dedup_embed", "dedup_rouge", "filter_rows", "generate_batch", "mix_rows",
-           "score_rows", "stage_counts", "stage_table"]
+__all__ = ["STAGES", "dedup_embed", "dedup_rouge", "failures", "filter_rows", "generate_batch",
+           "is_truncated", "mix_rows", "score_rows", "stage_counts", "stage_table", "zero_rows_reason"]
 
 STAGES = ("load", "generate", "filter", "quality", "dedup_rouge", "dedup_embed", "mix")
-_MATH = re.compile(r"\b(calculate|compute|how many|how much|how old|solve|percent|average of"
-                   r"|total cost)\b", re.I)
+_TABLE_ROW = re.compile(r"\|\s*$")  # a markdown table ends with "|": complete, not cut short
 
 
 # --- the model: a meter around the loaded LLM ---------------------------------------------------
@@ -109,8 +109,10 @@ def _tasks(meter: _Meter, rows: list[dict], cfg: dict, seed: int, counts: dict) 
             instructions = result.pool
             counts["evolved"] = len(last)
         for text, op in zip(instructions, operators):
-            kind = "math" if _MATH.search(text) else "general"
-            todo.append({"instruction": text, "kind": kind,
+            # CoT (and its answer check) only for rows the answer checker can verify: the word
+            # problems with known answers below. A keyword regex ("compute", "solve") sent a
+            # writing critique and a coding task to CoT, checked for nothing but the tags.
+            todo.append({"instruction": text, "kind": "general",
                          "origin": "evol-instruct" if op else "self-instruct",
                          "operator": op, "answer": None})
     for r in rows:
@@ -160,6 +162,9 @@ def generate_batch(llm: Any, rows: list[dict], cfg: dict) -> tuple[list[dict], d
                    else [{"role": "user", "content": t["instruction"]}] for t in todo]
         outs = _generate_all(meter, prompts, "capstone: answers")  # one call: every row
         answers = [_first(o) for o in outs]
+        if all(a is None for a in answers):  # no text at all: an API or server error, not garbage
+            raise RuntimeError(f"the teacher returned no output for any of the {len(todo)} "
+                               f"prompts of this batch (an API or server error?)")
         per_row = [_tokens(o) for o in outs]
         judged: list[Optional[float]] = [None] * len(todo)
         if cfg["quality"]["method"] == "judge":
@@ -183,6 +188,18 @@ def generate_batch(llm: Any, rows: list[dict], cfg: dict) -> tuple[list[dict], d
 # --- the model-free stages ---------------------------------------------------------------------
 
 
+def is_truncated(text: Any) -> bool:
+    """Whether an answer stops mid-sentence ("You're welcome! Let me"), as at max_new_tokens.
+
+    `magpie.turn_problem`'s check (closing punctuation of any script, no open code block), with
+    a markdown table row ("... |") counted as complete.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return False
+    return turn_problem(text) == "truncated" and not (text.count("```") % 2 == 0
+                                                      and _TABLE_ROW.search(text))
+
+
 def _filter_reason(r: dict, f: dict) -> Optional[str]:
     text = r.get("response") or ""
     words = len(text.split())
@@ -199,6 +216,8 @@ def _filter_reason(r: dict, f: dict) -> Optional[str]:
             reason = f"cot_{parse_cot(text).reason}"
     elif r["kind"] == "dialogue" and has_cot_tags(text):
         reason = "dialogue_with_tags"
+    if reason is None and is_truncated(text):
+        reason = "truncated"
     if reason is None and r["kind"] != "dialogue":
         if words < f["min_response_words"]:
             reason = "too_short"
@@ -265,13 +284,16 @@ def _follows(response: str, constraints: list) -> bool:
 def score_rows(rows: list[dict], cfg: dict) -> tuple[list[dict], dict]:
     """Quality: complexity and instruction-following checks (rules) or the judge's score (judge)."""
     q = cfg["quality"]
-    counts: dict[str, int] = {"rows_in": len(rows)}
+    counts: dict[str, int] = {"rows_in": len(rows), "if_checked": 0, "if_passed": 0}
     kept = []
     for r in rows:
         cx = round(float(complexity(r["instruction"])["score"]), 3)
         constraints = parse_constraints(r["instruction"]) if r["kind"] != "dialogue" else []
         response = strip_tags(r["response"]) if r["kind"] == "math" else r["response"]
         if_pass = _follows(response, constraints)
+        if constraints:  # instruction following measured BEFORE failing rows are dropped
+            counts["if_checked"] += 1
+            counts["if_passed"] += int(if_pass)
         reason = None
         if r["kind"] != "dialogue":
             if q["method"] == "judge":
@@ -288,6 +310,8 @@ def score_rows(rows: list[dict], cfg: dict) -> tuple[list[dict], dict]:
             counts[reason] = counts.get(reason, 0) + 1
             continue
         kept.append({**r, "complexity": cx, "if_pass": if_pass})
+    if not counts["if_checked"]:  # nothing to measure: no clutter in the stage table
+        del counts["if_checked"], counts["if_passed"]
     counts["rows_out"] = len(kept)
     return kept, counts
 
@@ -327,7 +351,12 @@ def mix_rows(rows: list[dict], cfg: dict) -> tuple[list[dict], dict]:
 
 
 def _batch_key(inputs: list[dict]) -> str:
-    text = json.dumps([r.get("instruction") for r in inputs], sort_keys=True)
+    """A batch's name: its rows' ids (unique, stable across runs), else their instructions.
+
+    Ids matter: two batches with the same instructions (a seed file with repeats) would share
+    one file, and the stage table would count one of them only.
+    """
+    text = json.dumps([r.get("_id", r.get("instruction")) for r in inputs], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -354,6 +383,56 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _record_failure(stats_dir: str, stage: str, inputs: list[dict], info: dict) -> None:
+    """Record that one batch of `stage` was lost (the run is then not complete)."""
+    if stats_dir:
+        _write_atomic(Path(stats_dir) / "failed" / f"{stage}-{_batch_key(inputs)}.json",
+                      json.dumps({"stage": stage, **info}))
+
+
+def failures(stats_dir: Any) -> list[dict]:
+    """The batches this run lost (`_record_failure`), in a stable order."""
+    found = []
+    for path in sorted(Path(stats_dir).glob("failed/*.json")):
+        try:
+            found.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            found.append({"stage": path.name.split("-")[0], "error": "unreadable failure record"})
+    return sorted(found, key=lambda f: (f.get("batch") or 0, f.get("stage", "")))
+
+
+def _clear_stats(stats_dir: Any) -> None:
+    """Forget the last run's counts and failures (not the generation checkpoints)."""
+    folder = Path(stats_dir)
+    for path in [*folder.glob("*.jsonl"), *folder.glob("failed/*.json")]:
+        path.unlink(missing_ok=True)
+
+
+def zero_rows_reason(stages: list[dict]) -> str:
+    """Which stages dropped the rows, and why: "quality dropped all 12 (too_simple=12)"."""
+    parts = []
+    for c in stages:
+        n_in, n_out = c.get("rows_in", 0), c.get("rows_out", 0)
+        if c["stage"] in ("load", "generate", "export") and n_out:
+            continue
+        if c["stage"] == "generate" and not n_out:
+            parts.append(f"generate made no rows from {n_in} inputs")
+            continue
+        if n_in <= n_out:
+            continue
+        why = ", ".join(f"{k}={v}" for k, v in c.items() if k not in _NOT_REASONS
+                        and isinstance(v, int) and not isinstance(v, bool) and v)
+        dropped = f"all {n_in}" if not n_out else f"{n_in - n_out} of {n_in}"
+        if c["stage"] == "mix" and c.get("no_generated_rows"):
+            why = "only plain dialogue was left, with no generated row to mix it into"
+        parts.append(f"{c['stage']} dropped {dropped}" + (f" ({why})" if why else ""))
+    return "; ".join(parts) or "no stage reported rows"
+
+
+_NOT_REASONS = ("stage", "rows_in", "rows_out", "if_checked", "if_passed", "dialogue",
+                "skipped", "seeds", "self_instruct_new", "evolved", "answered")
 
 
 def stage_counts(stats_dir: Any) -> list[dict]:

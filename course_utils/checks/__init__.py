@@ -8,7 +8,7 @@ every check is re-exported here, so notebooks `from course_utils import checks` 
 
 from . import capstone, cot, dedup, evaluation, evol, formats, magpie, prompting, self_instruct
 from .capstone import check_budget, check_config_change, check_filter_step
-from .common import report
+from .common import Todo, exercise_check, report, todo, when_done
 from .cot import check_problem_family, check_repair, check_verification_effect
 from .dedup import check_false_positive, check_japanese_dedup, check_threshold
 from .evaluation import check_levels, check_partial_collapse, check_postscript_kind
@@ -19,7 +19,7 @@ from .prompting import check_collapse_report, check_line_parser, check_v3_prompt
 from .self_instruct import check_added_filter, check_own_grid, check_paraphrase_threshold
 
 __all__ = [
-    "report",
+    "report", "todo", "Todo", "when_done", "exercise_check",
     # 01 basic prompting
     "check_v3_prompt", "check_line_parser", "check_collapse_report",
     # 02 Self-Instruct

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..budget import estimate_cost
-from ..capstone import CapstoneError, validate_config
-from .common import _safe_call, report
+from ..capstone import CapstoneError, default_config, validate_config
+from .common import _safe_call, exercise_check, report
 
 
+@exercise_check
 def check_config_change(my_config: Any, mixed_rows: Any) -> bool:
     """Exercise 09-1: a valid config with a new dialogue share and a stricter ROUGE-L threshold, and its mix."""
     if my_config is None or mixed_rows is None:
@@ -29,10 +30,20 @@ def check_config_change(my_config: Any, mixed_rows: Any) -> bool:
                                  f"(a lower threshold removes more near-duplicates), e.g. 0.6.")
     if not isinstance(mixed_rows, list) or not mixed_rows or not all(isinstance(r, dict) for r in mixed_rows):
         return report(False, "", "mixed_rows must be the non-empty list of rows returned by capstone.mix_rows(...).")
-    dialogue = sum(r.get("kind") == "dialogue" for r in mixed_rows) / len(mixed_rows)
-    if abs(dialogue - share) > 0.06:
-        return report(False, "", f"{dialogue:.0%} of mixed_rows are dialogue, but you asked for {share:.0%}: call "
-                                 f"capstone.mix_rows(rows, my_config) with YOUR config.")
+    if not all(isinstance(r.get("messages"), list) for r in mixed_rows):
+        return report(False, "", "mixed_rows has no 'messages' column: pass the rows that capstone.mix_rows(pre_mix, "
+                                 "my_config) returns (its first element).")
+    n_dialogue = sum(r.get("kind") == "dialogue" for r in mixed_rows)
+    n_main = len(mixed_rows) - n_dialogue
+    dialogue = n_dialogue / len(mixed_rows)
+    want = round(share * n_main / (1 - share))  # what mix_rows adds for YOUR share (cot.mix)
+    if n_dialogue != want:
+        default = default_config()["mixing"]["share"]
+        which = (f"that is what the default share {default} gives" if n_dialogue == round(
+            default * n_main / (1 - default)) else "that is not the share you asked for")
+        return report(False, "", f"mixed_rows has {n_dialogue} dialogue rows for {n_main} others ({dialogue:.0%}); "
+                                 f"mixing.share={share} gives {want}: {which}. Call capstone.mix_rows(pre_mix, "
+                                 f"my_config) with YOUR config.")
     return report(True, f"Valid config: {share:.0%} dialogue (measured {dialogue:.0%}), ROUGE-L threshold {rouge}.", "")
 
 
@@ -49,6 +60,7 @@ _FILTER_CASES = [
 ]
 
 
+@exercise_check
 def check_filter_step(step_class: Any) -> bool:
     """Exercise 09-2: a distilabel Step that drops rows whose response contains a URL, and keeps the rest."""
     try:
@@ -74,6 +86,7 @@ def check_filter_step(step_class: Any) -> bool:
                         "add it between 'filter' and 'quality' with `filt >> NoURLFilter(...) >> quality`.", "")
 
 
+@exercise_check
 def check_budget(my_budget: Any) -> bool:
     """Exercise 09-3: my_budget(plan, price_in_per_m, price_out_per_m) -> total dollars for the plan."""
     plan = {"self_instruct": {"items": 20_000, "tokens_in": 600, "tokens_out": 250},

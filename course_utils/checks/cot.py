@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
+from fractions import Fraction
 from typing import Any, Callable, Sequence
 
-from .common import _safe_call, report
+from .common import _safe_call, exercise_check, report
 from ..cot import FAMILIES, answers_match, parse_cot, parse_number, summarize, validate_cot, verify_batch
 
 # (broken sample, the answer a repair must keep, the reasoning a repair must keep); None: cannot be repaired
@@ -22,12 +24,11 @@ REPAIR_CASES = [
 ]
 
 
+@exercise_check
 def check_repair(repair: Callable[[str], Any]) -> bool:
     """Exercise 05-1: repair broken CoT samples into the strict format, or return None when they cannot be."""
     for text, answer, thinking in REPAIR_CASES:
         ok, result = _safe_call(repair, text)
-        if not ok and result.startswith("not implemented"):
-            return report(False, "", f"repair is {result}.")
         if not ok:
             return report(False, "", f"Your repair raised on {text!r}: {result}. It must never raise on model output.")
         if answer is None:
@@ -48,6 +49,28 @@ def check_repair(repair: Callable[[str], Any]) -> bool:
     return report(True, f"All {len(REPAIR_CASES)} samples handled: broken ones repaired, hopeless ones rejected.", "")
 
 
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_DOLLARS = re.compile(r"\$\s*(\d+(?:,\d{3})*(?:\.\d+)?)")
+
+
+def reference_discount(question: Any) -> Fraction | None:
+    """The original price of a discount question, read independently of the learner's solver.
+
+    The question must state one discount ("20%") and one sale price ("$64"); the original price is
+    sale / (1 - discount). None when the text does not state exactly one of each.
+    """
+    if not isinstance(question, str):
+        return None
+    percents, prices = _PERCENT.findall(question), _DOLLARS.findall(question)
+    if len(percents) != 1 or len(prices) != 1:
+        return None
+    d, sale = Fraction(percents[0]), Fraction(prices[0].replace(",", ""))
+    if not 0 < d < 100:
+        return None
+    return sale * 100 / (100 - d)
+
+
+@exercise_check
 def check_problem_family(generate: Callable[[random.Random], Any], solve: Callable[[str], Any], n: int = 20) -> bool:
     """Exercise 05-2: a new verifiable family: seeded generator, and a solver that reads the question text."""
     problems = []
@@ -59,6 +82,16 @@ def check_problem_family(generate: Callable[[random.Random], Any], solve: Callab
             return report(False, "", f"generate must return (question, answer); got {result!r}.")
         if parse_number(str(result[1])) is None:
             return report(False, "", f"The answer {result[1]!r} is not a number: verification needs a numeric answer.")
+        truth = reference_discount(result[0])
+        if truth is None:
+            return report(False, "", f"The question {result[0]!r} must state one discount as a percentage (20%) and "
+                                     f"one sale price in dollars ($64), as in the example.")
+        if truth.denominator != 1:
+            return report(False, "", f"In {result[0]!r} the original price is {float(truth):.4g} dollars: pick the "
+                                     f"numbers so that the answer is a whole number of dollars.")
+        if not answers_match(str(result[1]), str(truth)):
+            return report(False, "", f"For {result[0]!r} your generator says {result[1]}, but the original price is "
+                                     f"{truth} (sale price / (1 - discount)). Check the generator's formula.")
         problems.append((result[0], result[1]))
     ok, again = _safe_call(generate, random.Random(0))
     if not ok or again != problems[0]:
@@ -93,6 +126,7 @@ def check_problem_family(generate: Callable[[random.Random], Any], solve: Callab
                         f"({distinct} distinct) and leaves other families alone.", "")
 
 
+@exercise_check
 def check_verification_effect(fn: Callable[[Sequence, Sequence], dict], problems: Sequence, texts: Sequence) -> bool:
     """Exercise 05-3: kept fraction with format checks only, and with answer verification too."""
     ok, result = _safe_call(fn, problems, texts)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from ..dedup import (REASONS, embed, is_duplicate, japanese_instructions, labelled_pairs, rouge_l, rouge_l_dedup,
                      separation, threshold_accuracy)
-from .common import _safe_call, report
+from .common import _safe_call, exercise_check, report
 
 __all__ = ["JAPANESE_INSTRUCTIONS", "LABELLED_PAIRS", "REASONS", "check_false_positive", "check_japanese_dedup",
            "check_threshold", "expected_japanese_kept", "is_duplicate", "separation", "threshold_accuracy"]
@@ -24,6 +24,9 @@ LABELLED_PAIRS: tuple[tuple[str, str, str], ...] = labelled_pairs()
 JAPANESE_INSTRUCTIONS: tuple[str, ...] = japanese_instructions()
 
 
+EDGE_SHIFT = 0.02  # exercise 07-1: a threshold must stay good when the scores move by this much
+
+
 def _pair_scores(metric: str) -> list[float]:
     if metric == "rouge_l":
         return [rouge_l(a, b) for a, b, _ in LABELLED_PAIRS]
@@ -32,6 +35,7 @@ def _pair_scores(metric: str) -> list[float]:
     return [float(x) for x in (a * b).sum(axis=1)]
 
 
+@exercise_check
 def check_threshold(threshold: Any, metric: str = "rouge_l") -> bool:
     """Exercise 07-1: a threshold read off the histogram that separates LABELLED_PAIRS as well as possible."""
     if metric not in ("rouge_l", "cosine"):
@@ -47,14 +51,23 @@ def check_threshold(threshold: Any, metric: str = "rouge_l") -> bool:
     got = threshold_accuracy(scores, labels, float(threshold))
     fp = sum(s > threshold and not y for s, y in zip(scores, labels))
     fn = sum(s <= threshold and y for s, y in zip(scores, labels))
-    if got + 1e-9 < best - 1 / len(labels):
+    enough = best - 1 / len(labels) - 1e-9  # within one pair of the best
+    if got < enough:
         side = "lower it" if fn > fp else "raise it"
         return report(False, "", f"At {threshold} the rule 'duplicate iff {metric} > threshold' gets {got:.0%} of the "
                                  f"pairs right ({fp} false positives, {fn} missed duplicates); the best threshold "
                                  f"gets {best:.0%}. Look where the two histograms cross and {side}.")
+    for near in (threshold - EDGE_SHIFT, threshold + EDGE_SHIFT):
+        near_acc = threshold_accuracy(scores, labels, near)
+        if near_acc < enough:
+            flipped = sum((s > threshold) != (s > near) for s in scores)
+            return report(False, "", f"At {threshold} you get {got:.0%} right, but you sit on the edge of a cluster: "
+                                     f"moving the threshold by {EDGE_SHIFT} to {near:.2f} flips {flipped} pairs and "
+                                     f"gets only {near_acc:.0%}. Another model or data set moves scores more than "
+                                     f"that: read the pairs around your threshold and put it inside a gap.")
     return report(True, f"At {threshold}: {got:.0%} of the pairs right (best possible {best:.0%}); {fp} non-duplicate "
-                        f"pair(s) judged duplicates, {fn} duplicate pair(s) missed. No threshold is perfect: the histograms overlap.",
-                  "")
+                        f"pair(s) judged duplicates, {fn} duplicate pair(s) missed. No threshold is perfect: the "
+                        f"histograms overlap.", "")
 
 
 def expected_japanese_kept(threshold: float = 0.7) -> list[int]:
@@ -62,6 +75,7 @@ def expected_japanese_kept(threshold: float = 0.7) -> list[int]:
     return rouge_l_dedup(list(JAPANESE_INSTRUCTIONS), threshold, tokenizer="auto")
 
 
+@exercise_check
 def check_japanese_dedup(fn: Callable[[Sequence[str]], Any], threshold: float = 0.7) -> bool:
     """Exercise 07-2: dedup JAPANESE_INSTRUCTIONS (kept indices) with a tokenizer that sees Japanese words."""
     if not callable(fn):
@@ -91,6 +105,18 @@ def check_japanese_dedup(fn: Callable[[Sequence[str]], Any], threshold: float = 
     return report(True, f"Kept {len(want)} of {len(texts)}; removed: {', '.join(removed)}.", "")
 
 
+def _hidden_scores() -> list[float]:
+    """ROUGE-L scores in which a same-topic pair (low word overlap) scores highest of the non-duplicates.
+
+    A reason hard-coded to "same_template", or read off the score instead of the texts, fails here.
+    """
+    scores = _pair_scores("rouge_l")
+    topic = [i for i, (a, b, k) in enumerate(LABELLED_PAIRS) if k == "same_topic" and rouge_l(a, b) < 0.4]
+    scores[topic[-1]] = 0.99
+    return scores
+
+
+@exercise_check
 def check_false_positive(fn: Callable[[Sequence, Sequence[bool], Sequence[float]], Any]) -> bool:
     """Exercise 07-3: find the worst false positive among LABELLED_PAIRS and say which kind it is.
 
@@ -102,8 +128,8 @@ def check_false_positive(fn: Callable[[Sequence, Sequence[bool], Sequence[float]
     pairs = list(LABELLED_PAIRS)
     texts = [(a, b) for a, b, _ in pairs]
     labels = [is_duplicate(k) for _, _, k in pairs]
-    for metric in ("rouge_l", "cosine"):
-        scores = _pair_scores(metric)
+    for metric in ("rouge_l", "cosine", "hidden"):
+        scores = _pair_scores(metric) if metric != "hidden" else _hidden_scores()
         ok, got = _safe_call(fn, list(texts), list(labels), list(scores))
         if not ok:
             return report(False, "", f"Your function failed on the {metric} scores: {got}")
@@ -120,7 +146,7 @@ def check_false_positive(fn: Callable[[Sequence, Sequence[bool], Sequence[float]
         if got["reason"] != pairs[want][2]:
             a, b, kind = pairs[want]
             return report(False, "", f"With the {metric} scores, pair {want} ({a!r} / {b!r}) is '{kind}', not "
-                                     f"'{got['reason']}'. Decide from the texts only (the word overlap), e.g. "
-                                     "rouge_l(a, b) >= 0.5 means the same sentence with a word changed.")
+                                     f"'{got['reason']}'. Decide from the texts only, not from the score: how many of their "
+                                     "words do a and b share, in order?")
     return report(True, "Right: the most similar non-duplicates are the same sentence with the key word changed. "
                         "Word overlap (ROUGE-L) and meaning (embeddings) both miss that one word changes the task.", "")

@@ -10,7 +10,7 @@ from .. import evaluation as ev
 from .. import models
 from ..dedup import rouge_l_dedup
 from ..self_instruct import build_prompt, load_seed_tasks, parse_tasks
-from .common import _safe_call, report
+from .common import _safe_call, exercise_check, report
 
 # Exercise 08-1: (response, does it carry a postscript?)
 _POSTSCRIPT_CASES = [
@@ -25,6 +25,7 @@ _POSTSCRIPT_CASES = [
 ]
 
 
+@exercise_check
 def check_postscript_kind(rate: Any, kind: str = "postscript") -> bool:
     """Exercise 08-1: a registered "postscript" constraint kind, and its measured IF-rate."""
     if kind not in ev.CONSTRAINT_KINDS:
@@ -71,6 +72,7 @@ def _close(a: Any, b: float) -> bool:
     return isinstance(a, (int, float)) and not isinstance(a, bool) and abs(float(a) - b) < 1e-9
 
 
+@exercise_check
 def check_levels(levels_fn: Callable, rows: Sequence[dict]) -> bool:
     """Exercise 08-2: prompt-level and instruction-level accuracy by hand, equal to if_rate's strict ones."""
     if not callable(levels_fn):
@@ -149,6 +151,7 @@ def collapse_test_sets() -> dict[str, tuple[tuple[str, ...], bool]]:
     }
 
 
+@exercise_check
 def check_partial_collapse(detector: Callable[[Sequence[str]], Any]) -> bool:
     """Exercise 08-3: a detector that flags partly collapsed sets that collapse_alarm's means miss."""
     if not callable(detector):

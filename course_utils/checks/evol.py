@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import _safe_call, report
+from .common import _safe_call, exercise_check, report
 from ..dedup import rouge_l
 from ..evol import EliminationRules, EvolResult, eliminate, evolve
 from ..prompts import EVOL_OPERATORS, EvolOperator
@@ -47,6 +47,7 @@ BREAK_ROUNDS = 4
 DEPTH_OPERATORS = ("constraints", "deepening", "concretizing", "reasoning", "complicate_input")
 
 
+@exercise_check
 def check_new_operator(op: Any, result: Any) -> bool:
     """Exercise 03-1: a new, well-formed operator, used in an evolution run."""
     if not isinstance(op, EvolOperator):
@@ -81,6 +82,7 @@ def check_new_operator(op: Any, result: Any) -> bool:
                         f"Read a few of them: does the rewrite do what your method sentence asks?", "")
 
 
+@exercise_check
 def check_tuned_rules(rules: Any) -> bool:
     """Exercise 03-2: elimination rules that judge every hand-labelled case right."""
     if not isinstance(rules, EliminationRules):
@@ -105,34 +107,79 @@ def check_tuned_rules(rules: Any) -> bool:
                         f"labelled examples whenever the teacher changes.", "")
 
 
-def check_broken_instruction(llm: Any, instruction: Any, rules: Any) -> bool:
+# A long, specific instruction whose in-depth evolutions keep its meaning: a drift rule must keep them.
+ROBUST_INSTRUCTION = "Compare renting and buying a home in a large city when interest rates are high."
+
+
+def _depth_run(llm: Any, instruction: str, rules: Any = None) -> EvolResult:
+    kwargs = {} if rules is None else {"rules": rules}
+    return evolve(llm, [instruction], rounds=BREAK_ROUNDS, operators=DEPTH_OPERATORS, seed=0, **kwargs)
+
+
+def _worst(instruction: str, run: EvolResult) -> float:
+    return min((rouge_l(instruction, s["candidate"]) for s in run.steps if s["eliminated"] is None), default=1.0)
+
+
+def _similarity_problem(fn: Any, llm: Any, instruction: str) -> str | None:
+    """What is wrong with the learner's worst_similarity (None when it agrees with the reference)."""
+    if not callable(fn):
+        return ("Pass your worst_similarity function too: check_broken_instruction(llm, fragile, drift_rules, "
+                "worst_similarity).")
+    for text in (instruction, ROBUST_INSTRUCTION):
+        ok, got = _safe_call(fn, text)
+        if not ok:
+            return f"worst_similarity({text!r}) failed: {got}"
+        want = _worst(text, _depth_run(llm, text))
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or abs(float(got) - want) > 1e-6:
+            return (f"worst_similarity({text!r}) returned {got!r}; expected {want:.3f}: the LOWEST ROUGE-L between "
+                    f"the instruction and a rewrite that passed elimination (1.0 when none passed), with the "
+                    f"five in-depth operators, {BREAK_ROUNDS} rounds, seed 0.")
+    return None
+
+
+@exercise_check
+def check_broken_instruction(llm: Any, instruction: Any, rules: Any, worst_similarity: Any = None) -> bool:
     """Exercise 03-3: an instruction whose in-depth evolution loses its meaning, and a rule that catches it."""
     if not isinstance(instruction, str) or not instruction.strip():
         return report(False, "", "fragile must be a non-empty instruction (a string).")
     if not isinstance(rules, EliminationRules):
         return report(False, "", "drift_rules must be an EliminationRules(..., min_root_similarity=...).")
-    ok, plain = _safe_call(lambda: evolve(llm, [instruction], rounds=BREAK_ROUNDS, operators=DEPTH_OPERATORS, seed=0))
+    ok, plain = _safe_call(_depth_run, llm, instruction)
     if not ok:
         return report(False, "", f"evolve(...) failed on your instruction: {plain}")
-    passed = [s for s in plain.steps if s["eliminated"] is None]
-    if not passed:
+    problem = _similarity_problem(worst_similarity, llm, instruction)
+    if problem:
+        return report(False, "", problem)
+    if not any(s["eliminated"] is None for s in plain.steps):
         return report(False, "", "Every evolution of your instruction was eliminated, so nothing drifted: "
                                  "try another one.")
-    worst = min(rouge_l(instruction, s["candidate"]) for s in passed)
+    worst = _worst(instruction, plain)
     if worst >= BROKEN_BELOW:
         return report(False, "", f"The evolved versions keep a ROUGE-L of at least {worst:.2f} with your instruction "
                                  f"(needed: below {BROKEN_BELOW}). Short, vague instructions are the easiest to drown.")
     if rules.min_root_similarity <= 0:
         return report(False, "", "Evolution breaks it (good find), but drift_rules does not switch the drift rule on: "
                                  "set min_root_similarity above 0.")
-    ok, guarded = _safe_call(lambda: evolve(llm, [instruction], rounds=BREAK_ROUNDS, operators=DEPTH_OPERATORS,
-                                            seed=0, rules=rules))
+    ok, guarded = _safe_call(_depth_run, llm, instruction, rules)
     if not ok:
         return report(False, "", f"evolve(..., rules=drift_rules) failed: {guarded}")
     drift = sum(s["eliminated"] == "drift" for s in guarded.steps)
+    kept = sum(s["eliminated"] is None for s in guarded.steps)
     if not drift:
         return report(False, "", f"With your rules no evolution is eliminated as 'drift': raise min_root_similarity "
                                  f"(the worst rewrite has ROUGE-L {worst:.2f} with the root).")
+    if not kept:
+        return report(False, "", f"With min_root_similarity={rules.min_root_similarity} every rewrite of your "
+                                 f"instruction is eliminated: that stops evolution instead of catching drift. "
+                                 f"Lower it until only the rewrites that lost the meaning go.")
+    ok, robust = _safe_call(_depth_run, llm, ROBUST_INSTRUCTION, rules)
+    robust_drift = sum(s["eliminated"] == "drift" for s in robust.steps) if ok else 0
+    if robust_drift:
+        return report(False, "", f"Your rule also eliminates {robust_drift} rewrite(s) of {ROBUST_INSTRUCTION!r}, "
+                                 f"which keep its meaning (the worst keeps ROUGE-L "
+                                 f"{_worst(ROBUST_INSTRUCTION, _depth_run(llm, ROBUST_INSTRUCTION)):.2f}): "
+                                 f"min_root_similarity is too high.")
     return report(True, f"Evolution drowned {instruction!r} (ROUGE-L with the root down to {worst:.2f}) and every "
-                        f"surface rule let it through; your drift rule eliminated {drift} rewrite(s). The parent "
-                        f"stays in the pool, so nothing is lost.", "")
+                        f"surface rule let it through; your drift rule eliminated {drift} rewrite(s), kept {kept}, "
+                        f"and leaves a long, specific instruction alone. The parent stays in the pool, so nothing "
+                        f"is lost.", "")

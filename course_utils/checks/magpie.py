@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping
 
 from ..magpie import (SYSTEM_PROMPTS, build_magpie_prompt, first_user_turn, has_empty_assistant_turn,
                       on_topic_share, render_llama3, turn_problem)
-from .common import _safe_call, report
+from .common import _safe_call, exercise_check, report
 
 LLAMA3_CASES = [
     [],
@@ -16,8 +16,15 @@ LLAMA3_CASES = [
      {"role": "assistant", "content": "Subtract 3, then divide by 2: x = 4."}],
     [{"role": "user", "content": "Give me a bread recipe."}, {"role": "assistant", "content": "Mix 500 g flour ..."}],
 ]
+# Contents with surrounding whitespace: the template strips every message.
+_UNSTRIPPED_CASES = [
+    [{"role": "system", "content": "  You are a patient math tutor.\n"},
+     {"role": "user", "content": "\n How do I solve 2x + 3 = 11? "},
+     {"role": "assistant", "content": "Subtract 3, then divide by 2: x = 4.\n\n"}],
+]
 
 
+@exercise_check
 def check_domain_dataset(build: Any, llm: Any, domain: str, min_rows: int = 20, min_share: float = 0.6) -> bool:
     """Exercise 04-1: `build(llm)` returns a Magpie dataset for one domain: enough clean rows, mostly on topic.
 
@@ -51,9 +58,10 @@ def check_domain_dataset(build: Any, llm: Any, domain: str, min_rows: int = 20, 
     return report(True, f"{len(rows)} clean rows, {share:.0%} of the user turns on {domain}.", "")
 
 
+@exercise_check
 def check_llama3_prompt(fn: Callable[[list], Any]) -> bool:
     """Exercise 04-2: the Magpie pre-query prompt for the Llama 3 format, written by hand."""
-    for messages in LLAMA3_CASES:
+    for messages in LLAMA3_CASES + _UNSTRIPPED_CASES:
         ok, got = _safe_call(fn, [dict(m) for m in messages])
         if not ok:
             return report(False, "", f"Your function raised on {messages!r}: {got}")
@@ -71,6 +79,9 @@ def check_llama3_prompt(fn: Callable[[list], Any]) -> bool:
         if not got.endswith("<|start_header_id|>user<|end_header_id|>\n\n"):
             return report(False, "", "The prompt must end with the user header and its blank line: "
                                      "'<|start_header_id|>user<|end_header_id|>\\n\\n'.")
+        if any(m["content"] != m["content"].strip() for m in messages):
+            return report(False, "", f"For {messages!r}\nexpected {want!r}\n     got {got!r}\nThe template "
+                                     f"strips each message's content: no spaces or newlines around it.")
         return report(False, "", f"For {messages!r}\nexpected {want!r}\n     got {got!r}")
     return report(True, f"All {len(LLAMA3_CASES)} conversations give the right Llama 3 pre-query prompt.", "")
 
@@ -99,6 +110,7 @@ TURN_CASES = [
 ]
 
 
+@exercise_check
 def check_turn_filter(fn: Callable[[list], Any]) -> bool:
     """Exercise 04-3: drop conversations with empty or truncated turns, count them, never raise."""
     import copy
@@ -106,8 +118,6 @@ def check_turn_filter(fn: Callable[[list], Any]) -> bool:
     rows = [copy.deepcopy(row) for row, _ in TURN_CASES]
     ok, result = _safe_call(fn, rows)
     if not ok:
-        if str(result).startswith("not implemented"):
-            return report(False, "", f"{getattr(fn, '__name__', 'Your function')} is {result}.")
         return report(False, "", f"Your function raised: {result}. Model output is untrusted: never raise on it "
                                  f"(a None content or a missing conversation must be dropped, not crash).")
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], list)

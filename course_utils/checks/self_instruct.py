@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Sequence
 
-from .common import _safe_call, report
+from .common import _safe_call, exercise_check, report
 from ..dedup import rouge_l
 from ..self_instruct import PARAPHRASE_PAIRS, STATS_TASKS, STATS_THEMES, diversity
 
-
-def _never_raise(check: Callable[..., bool]) -> Callable[..., bool]:
-    """A check reports an answer it cannot even inspect as a failure, instead of raising."""
-    @functools.wraps(check)
-    def wrapper(*args: Any, **kwargs: Any) -> bool:
-        try:
-            return check(*args, **kwargs)
-        except Exception as exc:  # a learner's object can be anything
-            return report(False, "", f"The check could not inspect your answer ({type(exc).__name__}: {exc}). "
-                                     f"Pass the objects the exercise asks for.")
-
-    return wrapper
 
 # Cases for the definitional filter of exercise 02-1: (task, should it be removed?)
 _DEFINITIONAL_CASES = [
@@ -36,7 +23,7 @@ _DEFINITIONAL_CASES = [
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(4, 20))  # 0.2, 0.25, ..., 0.95
 
 
-@_never_raise
+@exercise_check
 def check_added_filter(fn: Callable[[str], Any], stats: Any, name: str = "definitional") -> bool:
     """Exercise 02-1: a filter that removes definitional tasks, added to the loop, and its effect."""
     if not callable(fn):
@@ -64,7 +51,7 @@ def check_added_filter(fn: Callable[[str], Any], stats: Any, name: str = "defini
                         f"{len(stats.rounds)} rounds; the pool now has {stats.totals()['pool']} tasks.", "")
 
 
-@_never_raise
+@exercise_check
 def check_own_grid(tasks: Sequence[str], themes: Sequence[str], grid: Sequence[dict], rows: Sequence[dict]) -> bool:
     """Exercise 02-2: a task x theme grid for your own domain, generated and measured."""
     if not isinstance(tasks, (list, tuple)) or not isinstance(themes, (list, tuple)):
@@ -99,7 +86,7 @@ def _reference_curve(pairs, thresholds) -> dict:
     return {t: (sum(rouge_l(a, b) > t for a, b in pairs) / len(pairs) if pairs else 0.0) for t in thresholds}
 
 
-@_never_raise
+@exercise_check
 def check_paraphrase_threshold(curve_fn: Callable[[Sequence, Sequence[float]], dict], onset: Any) -> bool:
     """Exercise 02-3: the rejection curve of paraphrase pairs and the threshold where rejections start."""
     ok, got = _safe_call(curve_fn, [], THRESHOLDS)
