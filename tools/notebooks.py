@@ -127,7 +127,8 @@ def _guard_demo_lines(source: str) -> str:
     previous_guarded = False
     for stmt in tree.body:
         segment = "".join(lines[stmt.lineno - 1:stmt.end_lineno])
-        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        used = {n.id for n in ast.walk(stmt)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         guarded = False
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             (pending.add if "# YOUR CODE HERE" in segment else pending.discard)(stmt.name)
@@ -143,7 +144,8 @@ def _guard_demo_lines(source: str) -> str:
                 groups.append([])
                 group_args.append([])
             groups[-1].append(stmt)
-            group_args[-1] += [n for n in sorted(used) if n in placeholders and n not in group_args[-1]]
+            group_args[-1] += [n for n in sorted(used)
+                               if n in placeholders and n not in group_args[-1]]
         else:
             pending -= set(_binds(stmt))
             placeholders -= set(_binds(stmt))
@@ -174,12 +176,13 @@ def strip_solution(source: str) -> str:
     A block inside a function becomes `raise NotImplementedError("Hint: ...")`; a block at module
     level becomes `name = checks.todo("Hint: ...")` for each name it binds (no NameError later).
     Lines of the cell that use a stub before its check are wrapped in `with checks.when_done(...):`
-    so that they are skipped, not crashed, until the stub is written (see course_utils.checks.common).
+    so that they are skipped, not crashed, until the stub is written (course_utils.checks.common).
     """
 
     def stub(m: re.Match) -> str:
         indent, body = m.group(1), m.group(2)
-        message = json.dumps(f"Hint: {_hint(body)}", ensure_ascii=False)  # valid Python, quotes escaped
+        # valid Python, quotes escaped
+        message = json.dumps(f"Hint: {_hint(body)}", ensure_ascii=False)
         if not indent:
             return _module_stub(body, message)
         return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({message})"

@@ -82,7 +82,7 @@ def _safe_call(fn: Callable, *args: Any) -> tuple[bool, Any]:
 
 
 def exercise_check(check: Callable[..., bool]) -> Callable[..., bool]:
-    """Make a check report a stub (Todo argument or NotImplementedError) and its own failures as ❌."""
+    """Make a check report a stub (a Todo or NotImplementedError) and its own failures as ❌."""
 
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> bool:
@@ -97,8 +97,9 @@ def exercise_check(check: Callable[..., bool]) -> Callable[..., bool]:
             stub = _stub_error(exc)
             if stub is not None:
                 return report(False, "", not_done_message(str(stub)))
-            return report(False, "", f"The check could not inspect your answer ({type(exc).__name__}: "
-                                     f"{exc}). Pass the objects the exercise asks for.")
+            return report(False, "", f"The check could not inspect your answer "
+                                     f"({type(exc).__name__}: {exc}). Pass the objects the "
+                                     f"exercise asks for.")
 
     wrapper.is_exercise_check = True
     return wrapper

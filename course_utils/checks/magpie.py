@@ -83,7 +83,8 @@ def check_llama3_prompt(fn: Callable[[list], Any]) -> bool:
             return report(False, "", f"For {messages!r}\nexpected {want!r}\n     got {got!r}\nThe template "
                                      f"strips each message's content: no spaces or newlines around it.")
         return report(False, "", f"For {messages!r}\nexpected {want!r}\n     got {got!r}")
-    return report(True, f"All {len(LLAMA3_CASES)} conversations give the right Llama 3 pre-query prompt.", "")
+    n = len(LLAMA3_CASES) + len(_UNSTRIPPED_CASES)
+    return report(True, f"All {n} conversations give the right Llama 3 pre-query prompt.", "")
 
 
 def _conv(*turns: Any) -> dict:

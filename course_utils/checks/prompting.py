@@ -132,8 +132,9 @@ def check_line_parser(parse: Callable[[str], Any]) -> bool:
         value = value or []
         if value != expected:
             return report(False, "", f"On {text!r} your parser returned {value!r}; expected {expected!r}.")
-    return report(True, f"Your parser handles all {len(_LINE_CASES)} cases, including empty output and refusals.",
-                  "")
+    n = len(_GARBAGE_CASES) + len(_LINE_CASES)
+    return report(True, f"Your parser handles all {n} cases, including empty output, refusals, None and "
+                        f"garbage.", "")
 
 
 # A second batch the learner never sees: a report hard-coded for `batch` fails on it.
