@@ -98,9 +98,15 @@ def _read_manifest(out: Path) -> Optional[dict]:
     except (OSError, ValueError):
         return None
     files = manifest.get("files") if isinstance(manifest, dict) else None
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        return None
+    if not isinstance(files, list) or not all(_plain_name(f) for f in files):
+        return None  # not the course's (or edited): nothing in the folder counts as the course's
     return manifest
+
+
+def _plain_name(name: Any) -> bool:
+    """A name directly inside the folder: never a path that leads out of it."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+            and "\\" not in name and "\0" not in name)
 
 
 def _marker(out: Path) -> Optional[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._quiet import quiet_distilabel
 from ..budget import estimate_cost
 from ..capstone import CapstoneError, default_config, validate_config
 from .common import _safe_call, exercise_check, report
@@ -64,6 +65,7 @@ _FILTER_CASES = [
 def check_filter_step(step_class: Any) -> bool:
     """Exercise 09-2: a distilabel Step that drops rows whose response contains a URL, and keeps the rest."""
     try:
+        quiet_distilabel()  # plain tracebacks: distilabel's import installs Rich's (with locals)
         from distilabel.steps import Step
     except ImportError:  # pragma: no cover - distilabel is a course dependency
         return report(False, "", "distilabel is not installed: run `pip install -e .` first.")
