@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -274,3 +275,94 @@ def test_an_interrupted_export_keeps_the_previous_file(tmp_path, monkeypatch):
         capstone.export(rows[:3], cfg, tmp_path / "out", [])
     assert (tmp_path / "out" / "train.jsonl").read_bytes() == before  # the good file is still there, whole
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]  # no temp file left behind
+
+
+# --- what reaches the export (issue 12, item 10) -------------------------------------------------------
+
+# the issue's examples: a writing critique and a coding task that a keyword regex routed to CoT
+NOT_MATH = ["Critique the argument of this essay and compute how many claims lack evidence.",
+            "Fix the bug in this JavaScript loop, then calculate the total it prints."]
+
+
+class _ScriptedTeacher:
+    """Self-Instruct prompts get NOT_MATH as new tasks; every other prompt a complete answer."""
+
+    generation_kwargs: dict = {}
+
+    def generate_outputs(self, inputs, num_generations=1, **kwargs):
+        outs = []
+        for messages in inputs:
+            text = messages[-1]["content"]
+            reply = (f"{NOT_MATH[0]}\nTask 98: {NOT_MATH[1]}" if text.rstrip().endswith(":")
+                     else "Here is a complete answer, with a reason.")
+            stats = {"input_tokens": [1], "output_tokens": [1]}
+            outs.append({"generations": [reply], "statistics": stats})
+        return outs
+
+
+def test_only_problems_the_checker_can_verify_are_answered_with_cot():
+    cfg = small_config(**{"evol.rounds": 0})
+    rows = capstone._input_rows(cfg)
+    rows = ([r for r in rows if r["kind"] == "seed"][:3]
+            + [r for r in rows if r["kind"] == "math"][:2])
+    out, _ = capstone.generate_batch(_ScriptedTeacher(), rows, cfg)
+    kinds = {r["instruction"]: r["kind"] for r in out}
+    assert all(kinds.get(t) == "general" for t in NOT_MATH), kinds
+    math = [r for r in out if r["kind"] == "math"]
+    assert math and all(r["origin"] == "problem" and r["answer"] is not None for r in math)
+
+
+@pytest.mark.parametrize("response, dropped", [
+    ("You're welcome! Let me", True),
+    ("Here are the steps:\n1. Measure the flour\n2. Mix it with", True),
+    ("```python\nprint(1)", True),
+    ("You're welcome!", False),
+    ("| option | cost |\n|---|---|\n| train | 40 |", False),
+    ("Bonjour ! Je vais bien, merci.", False),
+    ("很好，谢谢。", False),
+])
+def test_truncated_answers_are_filtered(response, dropped):
+    cfg = small_config()
+    rows = [{"instruction": "Thanks for your help with the report.", "kind": kind,
+             "response": response} for kind in ("dialogue", "general")]
+    cfg["filters"]["min_response_words"] = 0
+    kept, counts = capstone.filter_rows(rows, cfg)
+    assert (counts.get("truncated", 0) == 2) is dropped and (not kept) is dropped, counts
+
+
+def test_instruction_following_is_measured_before_the_quality_filter():
+    cfg = small_config()
+    instruction = "Explain photosynthesis in exactly three bullet points for a curious student."
+    responses = ("- Light is captured.\n- Water is split.\n- Sugar is made.",
+                 "Plants make sugar from light.")
+    rows = [{"instruction": instruction, "kind": "general", "response": r} for r in responses]
+    kept, counts = capstone.score_rows(rows, cfg)
+    assert counts["if_checked"] == 2 and counts["if_passed"] == 1 and counts["if_failed"] == 1
+    assert len(kept) == 1
+    from course_utils.capstone.export import _card
+
+    card = _card(cfg, kept, [{"stage": "quality", "rows_in": 2, "rows_out": 1, **counts}],
+                 "# report\n\n## Instruction following\n\n100%")
+    assert "before the quality filter**: 1 of 2 rows with checkable constraints passed (50%)" \
+        in card and "measures only rows that passed" in card
+    stages = ("Self-Instruct", "Evol-Instruct", "filters", "quality", "dedup", "mixing")
+    order = [card.index(s) for s in stages]
+    assert order == sorted(order), "the card states the stages in the pipeline's order"
+
+
+def test_the_stage_table_counts_repeated_inputs_and_the_export_is_readable(tmp_path):
+    # 24 dialogue prompts from a list of 16: two generation batches have the same instructions
+    cfg = _cfg(tmp_path, name="capstone-repeats", **{"seeds.n": 4, "seeds.math_problems": 0,
+                                                      "seeds.dialogue": 24})
+    result = capstone.build_dataset(cfg, tmp_path / "out")
+    stages = {s["stage"]: s for s in result.stages}
+    assert stages["load"]["rows_out"] == stages["generate"]["rows_in"] == 28
+    assert stages["filter"]["rows_in"] == stages["generate"]["rows_out"]
+    assert stages["quality"]["rows_in"] == stages["filter"]["rows_out"]
+    out = tmp_path / "out"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "train.jsonl").stat().st_mode & 0o777 == 0o666 & ~mask  # not 0600
+    card = (out / "README.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", card)
+    assert links and all((out / link).is_file() for link in links), links  # no missing image

@@ -75,7 +75,7 @@ def breadth_vs_depth():
 PIPELINE_STAGES = [
     ("load seeds", DARK), ("Self-Instruct", BLUE), ("Evol-Instruct", ORANGE),
     ("answers\n(CoT for math)", BLUE),
-    ("parse + filter", GREY), ("dedup\nROUGE-L,\nembeddings", GREY), ("quality\nscoring", GREY),
+    ("parse + filter", GREY), ("quality\nscoring", GREY), ("dedup\nROUGE-L,\nembeddings", GREY),
     ("mix 10-20%\ndialogue", GREY), ("export\nJSONL,\nDataset, card", DARK),
 ]
 

@@ -1,7 +1,8 @@
 """The capstone: the whole course as ONE distilabel `Pipeline`, configured by one YAML file.
 
-    load seeds ─► generate (Self-Instruct → Evol-Instruct → answers: CoT for math, plain otherwise)
-               ─► filter (parsing, answer check, length, refusals)
+    load seeds ─► generate (Self-Instruct → Evol-Instruct → answers: CoT for the word problems
+                            with known answers, plain otherwise)
+               ─► filter (parsing, answer check, truncation, length, refusals)
                ─► quality (complexity + instruction-following checks, or the judge's score)
                ─► dedup (GlobalStep: exact + ROUGE-L, then embeddings)
                ─► mix (GlobalStep: 10-20% plain dialogue) ─► export (Distiset, JSONL, card)
@@ -38,7 +39,8 @@ that says how to fix it.
 The modules: `config` (defaults, validation, seeds), `stages` (the stages as plain functions),
 `steps` (the distilabel steps; importing it imports distilabel, so this package imports it only
 when a pipeline is built or a step class is asked for), `run` (the pipeline, the cache,
-`build_dataset`), `export` (files and card), `cli` (the command line).
+`build_dataset`), `export` (files and card), `cli` (the command line), `lock` (one run per
+output and cache folder), `workers` (no worker outlives its run).
 """
 
 # Besides __all__, the names tests, notebooks and checks use are importable from here too.

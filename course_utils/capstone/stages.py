@@ -27,7 +27,8 @@ from ..progress import generate_outputs
 from ..self_instruct import self_instruct
 
 __all__ = ["STAGES", "dedup_embed", "dedup_rouge", "failures", "filter_rows", "generate_batch",
-           "is_truncated", "mix_rows", "score_rows", "stage_counts", "stage_table", "zero_rows_reason"]
+           "is_truncated", "mix_rows", "score_rows", "stage_counts", "stage_table",
+           "zero_rows_reason"]
 
 STAGES = ("load", "generate", "filter", "quality", "dedup_rouge", "dedup_embed", "mix")
 _TABLE_ROW = re.compile(r"\|\s*$")  # a markdown table ends with "|": complete, not cut short

@@ -91,7 +91,8 @@ class _Guarded:
             _record_failure(self.stats_dir, stage, inputs,  # type: ignore[attr-defined]
                             {"rows": len(inputs), "attempts": 1,
                              "error": _error_text(e, self.config),  # type: ignore[attr-defined]
-                             "traceback": traceback.format_exc()[-2000:]})
+                             "traceback": redact(traceback.format_exc()[-2000:],
+                                                 secrets_of(self.config))})  # type: ignore
             return []
 
 
@@ -204,7 +205,7 @@ class GenerateStep(_CourseStep):
 
 
 def _free_accelerator_memory() -> None:
-    """After a failed attempt (CUDA out of memory...), give cached GPU memory back before retrying."""
+    """After a failed attempt (CUDA out of memory...), give cached GPU memory back."""
     torch = sys.modules.get("torch")  # only when the model already imported it
     try:
         if torch is not None and torch.cuda.is_available():
