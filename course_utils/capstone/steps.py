@@ -380,8 +380,13 @@ class CapstonePipeline(_NoSecrets, Pipeline):
 
     def ray(self, *args: Any, **kwargs: Any) -> RayPipeline:
         """distilabel's `ray()`, as a RayPipeline that keeps secrets out of its pipeline.yaml."""
-        pipeline = super().ray(*args, **kwargs)
-        pipeline.__class__ = CapstoneRayPipeline
+        ray_head_node_url = kwargs.get("ray_head_node_url", args[0] if args else None)
+        ray_init_kwargs = kwargs.get("ray_init_kwargs", args[1] if len(args) > 1 else None)
+        pipeline = CapstoneRayPipeline(  # what distilabel's ray() builds, with this pipeline's class
+            name=self.name, description=self.description, cache_dir=self._cache_dir,
+            enable_metadata=self._enable_metadata, requirements=self.requirements,
+            ray_head_node_url=ray_head_node_url, ray_init_kwargs=ray_init_kwargs)
+        pipeline.dag = self.dag
         return pipeline
 
     def _teardown(self) -> None:
