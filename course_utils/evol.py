@@ -26,27 +26,34 @@ is untrusted: empty, refused or garbage output is counted under its reason, neve
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from .dedup import embed, rouge_l
 from .evaluation import complexity
-from ._validate import require_unit
+from .generation import seed_sampling
+from ._validate import InputError, require_int, require_unit
 from .parsing import is_refusal
 from .progress import generate_outputs
 from .prompts import EVOL_OPERATORS, EvolOperator
 
 __all__ = [
-    "DEFAULT_OPERATORS", "EXAMPLE_INSTRUCTIONS", "REASONS", "TEMPLATE_WORDS", "EliminationRules", "EvolResult",
-    "eliminate", "evolve", "evolve_once", "new_words", "resolve_operators",
+    "DEFAULT_OPERATORS", "EXAMPLE_INSTRUCTIONS", "MAX_NEW_TOKENS", "REASONS", "TEMPLATE_WORDS", "EliminationRules",
+    "EvolResult", "eliminate", "evolve", "evolve_once", "new_words", "resolve_operators",
 ]
 
 DEFAULT_OPERATORS: tuple[str, ...] = tuple(EVOL_OPERATORS)  # five in-depth, one in-breadth
-MAX_NEW_TOKENS = 160  # a rewrite is its parent plus 10 to 20 words
+# The token budget of notebook 03 for one rewrite: at least twice the longest rewrite the prompt
+# asks for. Measured with the offline teacher (approx tokens, words and punctuation marks; a
+# WordPiece tokenizer counts up to 13% more): over 720 rewrites of 4 rounds from three seeds, the
+# longest is 105 (the parents grow each round); distilabel's EvolInstruct
+# rewrites, at most 84. The prompt asks for the parent plus 10 to 20 words, and elimination
+# accepts up to 150 words (`max_words`, about 200 tokens): 256 keeps an overlong rewrite long
+# enough for the `overlong` rule to see it, instead of cutting it into one that passes.
+MAX_NEW_TOKENS = 256
 # Why an evolution failed, in the order the rules are tried (the first that fires is counted).
 REASONS = ("empty", "refusal", "template_copy", "unchanged", "shorter", "no_new_info", "overlong", "drift")
 # Words of the rewriting prompt that must never reach the rewrite (compared lowercased).
@@ -98,21 +105,20 @@ def new_words(parent: str, candidate: str) -> list[str]:
 # --- elimination -----------------------------------------------------------------------------------
 
 
-def _unit(value: Any, name: str, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        require_unit(value, name)  # the type error: "must be a number in [0, 1] such as 0.7"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(float(value)) \
-            or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name}={value!r} is outside [0, 1]: it is a fraction. {fix}")
-    return float(value)
+def _require(check: Callable[[], Any], fix: str) -> Any:
+    """Run a `_validate` check; its InputError gets the lesson's advice appended."""
+    try:
+        return check()
+    except InputError as err:
+        raise InputError(f"{err} {fix}") from None
 
 
-def _count(value: Any, name: str, minimum: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}. {fix}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}. {fix}")
-    return value
+def _unit(value: Any, name: str, fix: str, fn: str = "EliminationRules", example: str = "0.5") -> float:
+    return _require(lambda: require_unit(value, name, fn=fn, example=example), fix)
+
+
+def _count(value: Any, name: str, minimum: int, fix: str, fn: str = "EliminationRules") -> int:
+    return _require(lambda: require_int(value, name, minimum, fn=fn), fix)
 
 
 @dataclass(frozen=True)
@@ -137,11 +143,12 @@ class EliminationRules:
 
     def __post_init__(self) -> None:
         _count(self.min_new_words, "min_new_words", 0, "Use 2 (a rewrite must add at least two new words).")
-        _count(self.max_added_words, "max_added_words", 1, "WizardLM asks for 10 to 20 more words; 30 is lenient.")
+        _count(self.max_added_words, "max_added_words", 1,
+               "Use 30: WizardLM asks for 10 to 20 more words, so 30 is lenient.")
         _count(self.max_words, "max_words", 1, "Use 150, the Self-Instruct length cap.")
         _unit(self.breadth_min_ratio, "breadth_min_ratio", "Use 0.5: a new instruction at least half as long.")
         _unit(self.min_root_similarity, "min_root_similarity",
-              "Use 0.0 to switch the drift rule off, or a small ROUGE-L such as 0.2.")
+              "Use 0.0 to switch the drift rule off, or a small ROUGE-L such as 0.2.", example="0.2")
 
 
 def _family(op: Union[str, EvolOperator, None]) -> str:
@@ -253,7 +260,8 @@ def evolve_once(llm: Any, instruction: str, operator: Union[str, EvolOperator] =
     """One rewrite of one instruction: the prompt, the model's answer and the elimination verdict."""
     op = resolve_operators([operator])[0]
     parent = _instructions([instruction], "instruction")[0]
-    max_new_tokens = _count(max_new_tokens, "max_new_tokens", 1, "A rewrite needs about 100 tokens.")
+    max_new_tokens = _count(max_new_tokens, "max_new_tokens", 1, "Use MAX_NEW_TOKENS, the lesson's budget.",
+                            "evolve_once")
     prompt = op.render(parent)
     outputs = llm.generate_outputs([[{"role": "user", "content": prompt}]], num_generations=1,
                                    max_new_tokens=max_new_tokens)
@@ -433,10 +441,11 @@ def evolve(llm: Any, instructions: Any, *, rounds: int = 4, operators: Any = Non
     the model rewrites it, and `eliminate` judges the rewrite with `rules`. A rewrite that passes
     replaces its parent; a failed one leaves the parent in the pool for the next round.
     `instructions`: strings, or dicts with the instruction under `column`. `max_new_tokens` bounds
-    each rewrite (a rewrite adds 10 to 20 words; a longer one is eliminated anyway).
+    each rewrite (MAX_NEW_TOKENS: over twice the longest rewrite measured). A sampling model is seeded
+    with `seed` first (`generation.seed_sampling`), so the same seed gives the same result.
     """
     roots = _instructions(instructions, column)
-    rounds = _count(rounds, "rounds", 1, "Use rounds=1 or more (WizardLM ran 4 rounds).")
+    rounds = _count(rounds, "rounds", 1, "Use rounds=1 or more (WizardLM ran 4 rounds).", "evolve")
     ops = resolve_operators(operators)
     if rules is None:
         rules = EliminationRules()
@@ -444,18 +453,20 @@ def evolve(llm: Any, instructions: Any, *, rounds: int = 4, operators: Any = Non
         raise ValueError("rules must be an EliminationRules, e.g. EliminationRules(max_added_words=25).")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}.")
-    max_new_tokens = _count(max_new_tokens, "max_new_tokens", 1, "A rewrite needs about 100 tokens.")
+    max_new_tokens = _count(max_new_tokens, "max_new_tokens", 1, "Use MAX_NEW_TOKENS, the lesson's budget.",
+                            "evolve")
     if not hasattr(llm, "generate_outputs"):
         raise ValueError("llm must be a loaded distilabel LLM, e.g. llm = get_llm(seed=0).")
 
     rng = random.Random(seed)
+    sampling = seed_sampling(llm, seed)  # a transformers model: torch seeded; a server: its `seed`
     result = EvolResult(roots, rounds, seed, [op.name for op in ops], rules)
     pool = list(roots)
     for r in range(1, rounds + 1):
         chosen = [rng.choice(ops) for _ in pool]
         prompts = [[{"role": "user", "content": op.render(parent)}] for op, parent in zip(chosen, pool)]
         outputs = generate_outputs(llm, prompts, desc=f"Evol-Instruct round {r}/{rounds}",
-                                   max_new_tokens=max_new_tokens)
+                                   max_new_tokens=max_new_tokens, **sampling)
         outputs += [None] * (len(prompts) - len(outputs))  # a backend that returned fewer outputs
         for i, (op, parent, out) in enumerate(zip(chosen, pool, outputs)):
             candidate = _first_generation(out)

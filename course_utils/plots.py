@@ -1,10 +1,10 @@
-"""Small matplotlib helpers the notebooks share (each returns its Figure)."""
+"""Small matplotlib helpers the notebooks share (each returns its Figure, closed in pyplot)."""
 
 from __future__ import annotations
 
 
 def plot_prompt_versions(rows: dict[str, dict], metrics: dict[str, str]):
-    """One bar chart per metric, one bar per prompt version."""
+    """One bar chart per metric, one bar per prompt version (display the Figure as a cell's last value)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.0))
@@ -18,4 +18,5 @@ def plot_prompt_versions(rows: dict[str, dict], metrics: dict[str, str]):
             ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
+    plt.close(fig)  # shown once, as the cell's value, not a second time by the inline backend
     return fig

@@ -2,6 +2,9 @@
 
 A system prompt is code: it has versions, each with a reason for the change, and each version
 is measured on the same budget before it replaces the last one (book chapter 9.2.1).
+
+The token budgets of notebook 01 (`INSTRUCTION_LIST_TOKENS`, `RESPONSE_TOKENS`,
+`FINANCE_JSON_TOKENS`) are defined here, with the measurement behind each.
 """
 
 from __future__ import annotations
@@ -9,9 +12,20 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Optional
 
 from .evaluation.complexity import root_verb_object
+
+# --- token budgets of notebook 01: at least twice the longest output each prompt asks for --------
+# Measured with the offline teacher, failures off (`get_llm("offline", failure_rates=None)`), in
+# `teacher.approx_tokens` (words and punctuation marks; a WordPiece tokenizer counts up to 13%
+# more on these texts), and against the course's exemplars; `tests/test_budgets.py` re-measures.
+# A budget below the need cuts every answer on a real model, while the offline teacher (which
+# defaults to 1024) hardly notices: the V3 prompt, whose answers are ~500 tokens, then scores
+# 0% valid JSON on Colab and the lesson inverts.
+INSTRUCTION_LIST_TOKENS = 256  # a list of 4 instructions: longest 50 of 40 (a list of 10: 97)
+RESPONSE_TOKENS = 512  # an answer: longest 109 of 111; one "in a few paragraphs" is ~250 tokens
+FINANCE_JSON_TOKENS = 1280  # 10 questions as JSON: V3's longest 574 of 60 (its exemplar x 10: 501)
 
 
 @dataclass(frozen=True)
@@ -79,15 +93,29 @@ def first_verb(question: str) -> str:
     return verb or ""
 
 
-def measure_batch(outputs: list[str], parse) -> dict:
-    """Measure one prompt version: JSON validity, mean length, definitional share, distinct verbs."""
+def measure_batch(outputs: list[str], parse, text_fallback: Optional[Callable] = None) -> dict:
+    """Measure one prompt version: JSON validity, mean length, definitional share, distinct verbs.
+
+    `valid_rate` counts the outputs `parse` accepts. The other measures are over the questions a
+    reader can get: the parsed ones, plus, with `text_fallback` (e.g. `parsing.parse_lines`), the
+    items of outputs that hold no JSON at all (a plain numbered list), counted in `from_text`.
+    Without it an output that is not JSON adds no question, and a version that never writes
+    JSON would show 0 words and 0% definitional however its questions read.
+    """
     results = [parse(o) for o in outputs]
     questions = [q for r in results if r.ok for q in r.value]
+    from_text = []
+    if text_fallback is not None:
+        for o, r in zip(outputs, results):
+            items = text_fallback(o) if not r.ok and r.reason == "no_json" else None
+            from_text += list(items.value) if items is not None and items.ok else []
+    questions += from_text
     verbs = [first_verb(q) for q in questions]
     return {
         "outputs": len(outputs),
         "valid_rate": sum(r.ok for r in results) / len(results) if results else 0.0,
         "questions": len(questions),
+        "from_text": len(from_text),
         "mean_words": sum(len(q.split()) for q in questions) / len(questions) if questions else 0.0,
         "definitional_share": sum(map(is_definitional, questions)) / len(questions) if questions else 0.0,
         "distinct_verb_ratio": len(set(verbs)) / len(verbs) if verbs else 0.0,
@@ -202,7 +230,40 @@ Task type: {task}
 Theme: {theme}
 Requirements: the instruction is self-contained and concrete (specific numbers, or a short code snippet when the task type is about code), and can be answered in a few paragraphs. Return only the instruction, with no preamble."""
 
+# Appended when the task type is about code: rules a code instruction must follow, and three
+# worked examples (few-shot) on other themes, so the model sees the shape without a theme to copy.
+GRID_CODE_RULES = """Rules for code:
+- Put the code in the instruction itself, in a ```python block of at most 12 lines.
+- The code runs as written: imports included, no placeholders such as "..." or "your_data".
+- A bug to fix is real: name the input on which the code gives a wrong result or an error.
+- Code to write: name the function, its inputs and its output, and give one example call with its result.
+- Use only the standard library, unless the theme needs a named library (numpy, pandas, scipy).
+
+Three examples on other themes (follow their shape, do not copy them):
+
+[explain code, text processing]
+Explain what this function returns for "level" and for "Level", and why the two results differ:
+```python
+def is_palindrome(s):
+    return s == s[::-1]
+```
+
+[fix code, dates]
+This function should return how many days lie between two dates given as "YYYY-MM-DD", whatever their order, but days_between("2024-03-01", "2024-02-01") returns -29. Find the bug, fix it and add a test that would have caught it:
+```python
+from datetime import date
+
+def days_between(a, b):
+    return (date.fromisoformat(b) - date.fromisoformat(a)).days
+```
+
+[write code, lists]
+Write a Python function chunk(items, size) that splits a list into consecutive pieces of at most size items and raises ValueError when size < 1. Example: chunk([1, 2, 3, 4, 5], 2) returns [[1, 2], [3, 4], [5]].
+
+Return only the instruction, with no preamble."""
+
 
 def grid_prompt(task: str, theme: str) -> str:
-    """The request for one cell of the task x theme grid."""
-    return GRID_TEMPLATE.format(task=task, theme=theme)
+    """The request for one cell of the task x theme grid (with GRID_CODE_RULES for a code task type)."""
+    prompt = GRID_TEMPLATE.format(task=task, theme=theme)
+    return f"{prompt}\n\n{GRID_CODE_RULES}" if "code" in task.lower() else prompt

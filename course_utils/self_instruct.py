@@ -15,37 +15,42 @@ The loop of the paper, step by step:
 `self_instruct` returns plain rows (one dict per new task) and a `SelfInstructStats` that counts,
 per round, how many candidates each filter removed, and how the pool grew.
 
-Everything is seeded: the same seed, seeds and LLM give the same rows. Model output is untrusted:
-empty, refused or malformed output is counted (`malformed`) and skipped, never raised.
+Everything is seeded: the same seed, seeds and LLM give the same rows (a sampling model is
+seeded too, `generation.seed_sampling`). Model output is untrusted: empty, refused or malformed
+output is counted (`malformed`) and skipped, never raised; the list is split whatever its shape
+(`task_lists.split_tasks`: the paper's "Task k:", numbered, bulleted, markdown, inline).
+
+Token budgets of notebook 02 (`TASK_LIST_TOKENS`, `QUERY_LIST_TOKENS`, `GRID_INSTRUCTION_TOKENS`,
+and `prompts.RESPONSE_TOKENS` for answers) are defined here, with the measurement behind each.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
 import random
 import re
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from ._quiet import _DropMessages, quiet_distilabel
+from ._quiet import quiet_distilabel
 from .dedup import mean_pairwise_rouge_l, tokenize
-from .models import is_offline_teacher, pipeline_llm
-from ._validate import require_unit
-from .parsing import ParseResult, is_refusal
+from .generation import seed_sampling, with_budget
+from .models import pipeline_llm
+from ._validate import InputError, require_int, require_unit
+from .parsing import is_refusal
+from .pipelines import forks_safely, run_pipeline
 from .progress import generate_outputs
-from .prompts import GRID_TEMPLATE, first_verb, grid_prompt
+from .prompts import GRID_TEMPLATE, RESPONSE_TOKENS, first_verb, grid_prompt
+from .task_lists import parse_tasks, split_tasks
 
 __all__ = [
-    "BLACKLIST", "DEFAULT_FILTERS", "ORIGINAL_SEEDS_URL", "PARAPHRASE_PAIRS", "STATS_TASKS", "STATS_THEMES",
-    "RougeIndex", "SelfInstructStats", "bad_start", "blacklisted", "build_prompt", "diversity",
-    "generate_from_grid", "grid_coverage", "grid_prompt", "load_seed_tasks", "parse_tasks", "pipeline_llm",
-    "read_seed_file", "run_qa_pipeline", "self_instruct", "split_tasks",
+    "BLACKLIST", "DEFAULT_FILTERS", "GRID_INSTRUCTION_TOKENS", "GRID_TEMPLATE", "ORIGINAL_SEEDS_URL",
+    "PARAPHRASE_PAIRS", "QUERY_LIST_TOKENS", "RESPONSE_TOKENS", "STATS_TASKS", "STATS_THEMES",
+    "TASK_LIST_TOKENS", "RougeIndex", "SelfInstructStats", "bad_start", "blacklisted", "build_prompt",
+    "build_qa_pipeline", "diversity", "generate_from_grid", "grid_coverage", "grid_prompt", "load_seed_tasks",
+    "parse_tasks", "pipeline_llm", "read_seed_file", "run_qa_pipeline", "self_instruct", "split_tasks",
     "task_theme_grid", "too_long", "too_short",
 ]
 
@@ -59,6 +64,22 @@ MAX_WORDS = 150  # ... and at most 150
 # The paper's blacklist: tasks a language model cannot do (it sees no images, files, maps, ...).
 BLACKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
              "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram")
+
+# --- token budgets of notebook 02: at least twice the longest output each prompt asks for ---------
+# Measured with the offline teacher, failures off (`get_llm("offline", failure_rates=None)`), in
+# `teacher.approx_tokens` (words and punctuation marks; a WordPiece tokenizer counts up to 13%
+# more on these texts), and against the course's exemplars; `tests/test_budgets.py` re-measures.
+# The list of new tasks: 8 tasks (Task 9 to 16) of at most 251 tokens on 200 prompts (the 8
+# longest seed tasks as such a list: 165). 1024 is 4x that, and the paper's own max_tokens (its
+# GPT-3 calls stopped at the 16th task): room for a chat model's preamble and a rambling task, which
+# the too_long filter must see whole rather than cut to a fragment that passes it.
+TASK_LIST_TOKENS = 1024
+# distilabel's SelfInstruct queries: 5 per call in the lesson (longest 110 tokens of 40), 10 per
+# call elsewhere in the course (longest 269): 640 holds twice the longer.
+QUERY_LIST_TOKENS = 640
+# One grid instruction, with its code snippet: longest 75 of 180 draws; the longest of the three
+# examples in `prompts.GRID_CODE_RULES` (the bug to fix, with its code) is 101: 256.
+GRID_INSTRUCTION_TOKENS = 256
 
 # --- seeds ---------------------------------------------------------------------------------
 
@@ -129,46 +150,6 @@ def build_prompt(instructions: Sequence[str]) -> str:
     lines += [f"Task {k}: {' '.join(t.split())}" for k, t in enumerate(instructions, start=1)]
     lines.append(f"Task {len(instructions) + 1}:")
     return "\n".join(lines)
-
-
-_TASK_SPLIT = re.compile(r"^[ \t]*Task[ \t]*\d+[ \t]*[:.][ \t]*", re.M)
-
-
-def split_tasks(text: Any) -> tuple[list[str], int]:
-    """Split a continuation into tasks; returns (tasks, number of malformed pieces).
-
-    The text before the first "Task k:" continues the prompt's open task. A piece is malformed
-    when it is empty or is chatter rather than a task (it ends with ':').
-    """
-    if not isinstance(text, str) or not text.strip():
-        return [], 1
-    pieces = _TASK_SPLIT.split(text)
-    tasks, bad = [], 0
-    for i, piece in enumerate(pieces):
-        lines = [ln.strip() for ln in piece.strip().splitlines()]
-        chatter = False
-        while lines and (not lines[-1] or lines[-1].endswith(":")):  # "Here are more tasks:" after a task
-            chatter = chatter or bool(lines[-1])
-            lines.pop()
-        task = " ".join(" ".join(lines).split())
-        if not task:
-            bad += bool(i > 0 or chatter)  # an empty leading piece is normal ("Task 9:" answered on the next line)
-            continue
-        bad += chatter
-        tasks.append(task)
-    return tasks, bad
-
-
-def parse_tasks(text: Any) -> ParseResult:
-    """Parse the model's continuation into new tasks; never raises (reason: empty, refusal, no_tasks)."""
-    if not isinstance(text, str) or not text.strip():
-        return ParseResult(False, [], "empty")
-    if is_refusal(text) and len(text.split()) < 25:
-        return ParseResult(False, [], "refusal")
-    tasks, _ = split_tasks(text)
-    if not tasks:
-        return ParseResult(False, [], "no_tasks")
-    return ParseResult(True, tasks)
 
 
 # --- the paper's filters (each returns True when the task must be REMOVED) --------------------
@@ -308,7 +289,9 @@ class SelfInstructStats:
         return self.table()
 
     def plot(self):
-        """Left: candidates per round, stacked by the filter that removed them. Right: pool growth."""
+        """Left: candidates per round, stacked by the filter that removed them. Right: pool growth.
+
+        Returns a matplotlib Figure, already closed in pyplot (display it as a cell's last value)."""
         import matplotlib.pyplot as plt
 
         names = ["malformed", *self.filter_names, "rouge", "kept"]
@@ -337,28 +320,30 @@ class SelfInstructStats:
         for a in (ax, ax2):
             a.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
+        plt.close(fig)  # returned, not shown: display it as a cell's last value (no double image)
         return fig
 
 
 # --- the loop ---------------------------------------------------------------------------------------
 
 
-def _check_int(value: Any, name: str, minimum: int, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}. {fix}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}. {fix}")
-    return value
+def _require(check: Callable[[], Any], fix: str) -> Any:
+    """Run a `_validate` check; its InputError gets the lesson's advice appended."""
+    try:
+        return check()
+    except InputError as err:
+        raise InputError(f"{err} {fix}") from None
+
+
+def _int(value: Any, name: str, minimum: int, fix: str, fn: str = "self_instruct") -> int:
+    return _require(lambda: require_int(value, name, minimum, fn=fn), fix)
 
 
 def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        require_unit(threshold, "threshold")  # the type error: "must be a number in [0, 1] such as 0.7"
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(float(threshold)) \
-            or not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold={threshold!r} is outside [0, 1]: it is a ROUGE-L F1 similarity. "
-                         f"Use 0.7 as in the paper (higher keeps more near-duplicates, lower removes more).")
-    return float(threshold)
+    """The ROUGE-L threshold as a float in [0, 1], or an InputError that says what to use."""
+    return _require(lambda: require_unit(threshold, "threshold", fn="self_instruct"),
+                    "It is a ROUGE-L F1 similarity: use 0.7 as in the paper (higher keeps more "
+                    "near-duplicates, lower removes more).")
 
 
 def _check_filters(filters: Any) -> dict[str, Callable[[str], bool]]:
@@ -385,36 +370,26 @@ def _first_rejecting(task: str, filters: Mapping[str, Callable[[str], bool]]) ->
     return None
 
 
-def _seed_sampling(llm: Any, seed: int) -> None:
-    """Seed torch's sampling too when a real model may answer (the offline teacher is seeded by its own `seed`).
-
-    Only when torch is already imported (a transformers model is loaded): importing it here would cost seconds.
-    """
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is None or type(llm).__module__.startswith("course_utils.teacher"):
-        return
-    torch.manual_seed(seed)
-
-
 def self_instruct(llm: Any, seeds: Any = None, *, rounds: int = 3, prompts_per_round: int = 8,
                   n_human: int = 6, n_machine: int = 2, threshold: float = 0.7, seed: int = 0,
                   filters: Optional[Mapping[str, Callable[[str], bool]]] = None,
-                  max_examples: int = 3) -> tuple[list[dict], SelfInstructStats]:
+                  max_examples: int = 3, max_new_tokens: int = TASK_LIST_TOKENS,
+                  ) -> tuple[list[dict], SelfInstructStats]:
     """Run the Self-Instruct loop; returns (rows of new tasks, SelfInstructStats).
 
     Each round sends `prompts_per_round` prompts, each with `n_human` seed tasks and `n_machine`
     machine tasks sampled from the pool (seeds fill in while there are too few machine tasks),
     shuffled. `filters` (default DEFAULT_FILTERS) map a name to a function returning True to
     remove a task; they run in order, then the ROUGE-L filter (F1 > `threshold` with any kept task).
+    Each answer is at most `max_new_tokens` long. A sampling model is seeded with `seed` first.
     Each row: instruction, round, max_rouge (with the pool when it was kept), most_similar.
     """
     pool_seeds = _seed_instructions(seeds)
-    rounds = _check_int(rounds, "rounds", 1, "Use rounds=1 or more: each round generates and filters one batch.")
-    prompts_per_round = _check_int(prompts_per_round, "prompts_per_round", 1, "Each round needs at least one prompt.")
-    n_human = _check_int(n_human, "n_human", 0, "The paper uses 6 human (seed) tasks per prompt.")
-    n_machine = _check_int(n_machine, "n_machine", 0, "The paper uses 2 machine tasks per prompt.")
+    rounds = _int(rounds, "rounds", 1, "Use rounds=1 or more: each round generates and filters one batch.")
+    prompts_per_round = _int(prompts_per_round, "prompts_per_round", 1, "Each round needs at least one prompt.")
+    n_human = _int(n_human, "n_human", 0, "The paper uses 6 human (seed) tasks per prompt.")
+    n_machine = _int(n_machine, "n_machine", 0, "The paper uses 2 machine tasks per prompt.")
+    max_new_tokens = _int(max_new_tokens, "max_new_tokens", 1, "Use TASK_LIST_TOKENS, the lesson's budget.")
     if n_human + n_machine < 1:
         raise ValueError("n_human + n_machine must be >= 1: the prompt needs in-context examples (the paper: 6 + 2).")
     threshold = _check_threshold(threshold)
@@ -423,7 +398,7 @@ def self_instruct(llm: Any, seeds: Any = None, *, rounds: int = 3, prompts_per_r
         raise ValueError("llm must be a loaded distilabel LLM, e.g. llm = get_llm(seed=0).")
 
     rng = random.Random(seed)
-    _seed_sampling(llm, seed)
+    sampling = seed_sampling(llm, seed)  # a transformers model: torch seeded; a server: its `seed`
     index = RougeIndex(pool_seeds)
     machine: list[str] = []
     rows: list[dict] = []
@@ -436,7 +411,8 @@ def self_instruct(llm: Any, seeds: Any = None, *, rounds: int = 3, prompts_per_r
             examples = h + m
             rng.shuffle(examples)
             prompts.append([{"role": "user", "content": build_prompt(examples)}])
-        outputs = generate_outputs(llm, prompts, desc=f"Self-Instruct round {r}/{rounds}")
+        outputs = generate_outputs(llm, prompts, desc=f"Self-Instruct round {r}/{rounds}",
+                                   max_new_tokens=max_new_tokens, **sampling)
         counts = Counter()
         candidates: list[str] = []
         for out in outputs:
@@ -493,17 +469,21 @@ def _clean_instruction(text: Any) -> Optional[str]:
     return text.strip() or None
 
 
-def generate_from_grid(llm: Any, grid: Sequence[Mapping], num_generations: int = 1) -> tuple[list[dict], Counter]:
+def generate_from_grid(llm: Any, grid: Sequence[Mapping], num_generations: int = 1,
+                       max_new_tokens: int = GRID_INSTRUCTION_TOKENS) -> tuple[list[dict], Counter]:
     """Ask for one instruction per cell (`num_generations` each); returns (rows, failures by reason)."""
     grid = list(grid)
     missing = [i for i, g in enumerate(grid) if not isinstance(g, Mapping) or not {"task", "theme", "prompt"} <= set(g)]
     if missing:
         raise ValueError(f"Grid row {missing[0]} lacks the columns task/theme/prompt; build rows with task_theme_grid().")
-    _check_int(num_generations, "num_generations", 1, "Ask for at least one instruction per cell.")
+    _int(num_generations, "num_generations", 1, "Ask for at least one instruction per cell.", "generate_from_grid")
+    _int(max_new_tokens, "max_new_tokens", 1, "Use GRID_INSTRUCTION_TOKENS, the lesson's budget.",
+         "generate_from_grid")
     if not grid:
         return [], Counter()
     outputs = generate_outputs(llm, [[{"role": "user", "content": g["prompt"]}] for g in grid],
-                               desc="task x theme grid", num_generations=num_generations)
+                               desc="task x theme grid", num_generations=num_generations,
+                               max_new_tokens=max_new_tokens)
     rows, failures = [], Counter()
     for g, out in zip(grid, outputs):
         for text in (out or {}).get("generations") or [None]:
@@ -562,80 +542,55 @@ def grid_coverage(texts: Sequence[str], task_keywords: Mapping[str, Sequence[str
 # --- questions and answers in two steps, as a distilabel Pipeline -------------------------------
 
 
-def _run_pipeline(data: list[dict], steps: Callable) -> list[dict]:
-    import datasets
+def build_qa_pipeline(llm: Any, grid: Sequence[Mapping], *, in_process: bool = False):
+    """`load >> question >> answer` as a distilabel `Pipeline` (built, not run).
+
+    The question step sends each cell's grid prompt (`input_mappings`: the `prompt` column is its
+    instruction) and names the model's answer `instruction`; the answer step answers that
+    instruction alone and names its answer `response` (`output_mappings`). Budgets:
+    GRID_INSTRUCTION_TOKENS and RESPONSE_TOKENS. For worker processes (`in_process=False`) the steps
+    get a picklable copy of `llm` (`pipeline_llm`). Run it with `pipelines.run_pipeline`.
+    """
+    quiet_distilabel()
     from distilabel.pipeline import Pipeline
     from distilabel.steps import LoadDataFromDicts
+    from distilabel.steps.tasks import TextGeneration
 
-    cache = tempfile.mkdtemp(prefix="course-distilabel-")
-    old_level = os.environ.get("DISTILABEL_LOG_LEVEL")
-    os.environ["DISTILABEL_LOG_LEVEL"] = "ERROR"
-    bars_were_on = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # the Distiset is built with datasets, whose bars would land in the notebook
-    try:
-        with Pipeline(name="self-instruct-qa", cache_dir=cache) as pipeline:
-            load = LoadDataFromDicts(name="load", data=data, batch_size=len(data))
-            question, answer = steps()
-            load >> question >> answer
-        distiset = pipeline.run(use_cache=False)
-        return distiset["default"]["train"].to_list()
-    finally:
-        if old_level is None:
-            os.environ.pop("DISTILABEL_LOG_LEVEL", None)
-        else:
-            os.environ["DISTILABEL_LOG_LEVEL"] = old_level
-        shutil.rmtree(cache, ignore_errors=True)
-        if bars_were_on:
-            datasets.enable_progress_bars()
+    model = llm if in_process else pipeline_llm(llm)
+    cells = [{"task": g["task"], "theme": g["theme"], "prompt": g["prompt"]} for g in grid]
+    with Pipeline(name="self-instruct-qa") as pipeline:
+        load = LoadDataFromDicts(name="load", data=cells, batch_size=max(len(cells), 1))
+        question = TextGeneration(name="question", llm=with_budget(model, max_new_tokens=GRID_INSTRUCTION_TOKENS),
+                                  input_mappings={"instruction": "prompt"},
+                                  output_mappings={"generation": "instruction"},
+                                  add_raw_input=False, add_raw_output=False)
+        answer = TextGeneration(name="answer", llm=with_budget(model, max_new_tokens=RESPONSE_TOKENS),
+                                output_mappings={"generation": "response"}, add_raw_input=False,
+                                add_raw_output=False)
+        load >> question >> answer
+    return pipeline
 
 
 def run_qa_pipeline(llm: Any, grid: Sequence[Mapping], *, use_pipeline: Optional[bool] = None) -> list[dict]:
-    """LoadDataFromDicts -> question step -> answer step; returns plain rows (task, theme, instruction, response).
+    """Run `build_qa_pipeline`; returns plain rows (task, theme, instruction, response).
 
-    The question step fills GRID_TEMPLATE from each row's task and theme; the answer step is a
-    plain TextGeneration on the question alone (short, focused prompts). With `use_pipeline`
-    (default: only for the offline teacher) the steps run as a distilabel `Pipeline` in worker
-    processes, with logs kept to errors and the cache in a temporary folder deleted afterwards.
-    Otherwise the same two steps run in this process on the already loaded model: a worker that
-    loads torch weights inside a Jupyter kernel can hang, and each worker would load them again.
+    With `use_pipeline` (default: when the LLM forks safely, `pipelines.forks_safely`: the offline
+    teacher or a server's client) the steps run in distilabel's worker processes; otherwise the
+    same steps run in this process on the already loaded model (a transformers model: a forked
+    worker cannot use CUDA, can hang on CPU inside a Jupyter kernel, and would load the weights
+    again). A failed generation is kept as an empty string.
     """
-    quiet_distilabel()
-    from distilabel.steps.tasks import TextGeneration
-
-    data = [{"task": g["task"], "theme": g["theme"]} for g in grid]
-    if not data:
+    grid = list(grid)
+    if any(not isinstance(g, Mapping) or not {"task", "theme", "prompt"} <= set(g) for g in grid):
+        raise ValueError("Each grid row needs the columns task/theme/prompt; build rows with task_theme_grid().")
+    if not grid:
         return []
     if use_pipeline is None:
-        use_pipeline = is_offline_teacher(llm)
-    template = GRID_TEMPLATE.replace("{task}", "{{ task }}").replace("{theme}", "{{ theme }}")
-
-    def steps(model):
-        question = TextGeneration(name="question", llm=model, template=template, columns=["task", "theme"],
-                                  output_mappings={"generation": "instruction"}, add_raw_input=False,
-                                  add_raw_output=False)
-        answer = TextGeneration(name="answer", llm=model, output_mappings={"generation": "response"},
-                                add_raw_input=False, add_raw_output=False)
-        return question, answer
-
-    if not use_pipeline:
-        import logging
-
-        for name in ("question", "answer"):  # outside a Pipeline distilabel warns that there is none: expected
-            logger = logging.getLogger(f"distilabel.step.{name}")
-            if not any(isinstance(f, _DropMessages) for f in logger.filters):
-                logger.addFilter(_DropMessages("hasn't received a pipeline"))
-        rows = data
-        for step in steps(llm):
-            step.load()
-            rows = [r for batch in step.process_applying_mappings(rows) for r in batch]
-            for r in rows:
-                for key in ("instruction", "response"):
-                    if key in r and not isinstance(r[key], str):
-                        r[key] = ""  # a failed generation is None: keep the row, empty
-    else:
-        rows = _run_pipeline(data, lambda: steps(pipeline_llm(llm)))
-    return [{"task": r.get("task"), "theme": r.get("theme"), "instruction": r.get("instruction"),
-             "response": r.get("response")} for r in rows]
+        use_pipeline = forks_safely(llm)
+    rows = run_pipeline(build_qa_pipeline(llm, grid, in_process=not use_pipeline), in_process=not use_pipeline)
+    text = lambda value: value if isinstance(value, str) else ""  # noqa: E731
+    return [{"task": r.get("task"), "theme": r.get("theme"), "instruction": text(r.get("instruction")),
+             "response": text(r.get("response"))} for r in rows]
 
 
 # --- paraphrases, for choosing the ROUGE-L threshold --------------------------------------------------

@@ -192,7 +192,7 @@ def test_dict_rows_and_evolve_once(clean_llm):
     (dict(instructions=[]), "pool is empty"),
     (dict(instructions="Explain tides."), "list of strings"),
     (dict(instructions=[PARENT], rounds=0), "rounds=0"),
-    (dict(instructions=[PARENT], rounds=1.5), "rounds must be an integer"),
+    (dict(instructions=[PARENT], rounds=1.5), "rounds must be an int"),
     (dict(instructions=[{"prompt": PARENT}]), "no 'instruction' column"),
     (dict(instructions=[PARENT, ""]), "empty or not text"),
     (dict(instructions=[PARENT], operators=[]), "operators is empty"),
@@ -317,3 +317,79 @@ def test_embedding_cosine_with_the_root(llm):
     assert all(0.0 <= r["cosine_root"] <= 1.0 + 1e-6 for r in rows)
     assert "cosine_root" in res.complexity_table(rows)
     assert len(res.plot(rows).axes[2].lines) == 3
+
+
+# --- budget and seeding ---------------------------------------------------------------------------
+
+
+class _Recorder:
+    """An LLM that records each call's keyword arguments and answers from the offline teacher."""
+
+    def __init__(self, llm):
+        self.llm, self.calls = llm, []
+
+    def generate_outputs(self, inputs, num_generations=1, **kwargs):
+        self.calls.append(kwargs)
+        return self.llm.generate_outputs(inputs, num_generations=num_generations, **kwargs)
+
+
+def test_each_rewrite_gets_the_budget_and_it_holds_twice_the_longest(clean_llm):
+    from course_utils import evol
+    from course_utils.teacher.core import approx_tokens
+
+    spy = _Recorder(clean_llm)
+    res = evolve(spy, list(EXAMPLE_INSTRUCTIONS), rounds=4, seed=0, max_new_tokens=10**5)
+    longest = max(approx_tokens(s["candidate"]) for s in res.steps if s["candidate"])
+    assert 2 * longest <= evol.MAX_NEW_TOKENS
+    evolve(spy, [PARENT], rounds=1, seed=0)
+    assert spy.calls[-1]["max_new_tokens"] == evol.MAX_NEW_TOKENS == 256
+    # 150 words (the `max_words` cap) fit in the budget, so an overlong rewrite is seen whole
+    assert approx_tokens(" ".join(["word"] * 151)) < evol.MAX_NEW_TOKENS
+
+
+def test_evolve_sends_a_servers_seed_with_every_request(clean_llm):
+    class OpenAILLM(_Recorder):
+        """Stands for distilabel's OpenAI-compatible client (seed_sampling knows it by its class)."""
+
+    spy = OpenAILLM(clean_llm)
+    evolve(spy, [PARENT, "Describe the water cycle."], rounds=2, seed=7)
+    assert [c["extra_body"] for c in spy.calls] == [{"seed": 7}, {"seed": 7}]
+
+
+def test_a_server_llm_accepts_the_seed():
+    from course_utils.generation import seed_sampling
+    from course_utils.models import server_llm
+
+    server = server_llm("some-model", "http://127.0.0.1:9/v1")  # built, never contacted
+    kwargs = seed_sampling(server, 3)
+    assert kwargs == {"extra_body": {"seed": 3}} and server._accepted(kwargs) == kwargs
+
+
+def test_evolve_on_a_sampling_model_is_seeded(tiny_model_dir, monkeypatch):
+    """On a real (tiny) model, same seed, same result (notebook 03 printed False before)."""
+    from course_utils import evol
+    from course_utils.models import get_llm
+
+    tiny = get_llm("transformers", model=str(tiny_model_dir), temperature=1.0)
+    pool = list(EXAMPLE_INSTRUCTIONS[:3])
+
+    def candidates(seed):
+        return [s["candidate"] for s in evolve(tiny, pool, rounds=2, seed=seed, max_new_tokens=16).steps]
+
+    assert candidates(0) == candidates(0)
+    assert candidates(1) != candidates(0)
+    monkeypatch.setattr(evol, "seed_sampling", lambda llm, seed: {})
+    assert candidates(0) != candidates(0)  # without seeding torch, the model's sampling differs
+
+
+def test_with_budget_copies_and_leaves_the_original(llm):
+    from course_utils.generation import with_budget
+
+    short = with_budget(llm, max_new_tokens=5)
+    assert short.generation_kwargs["max_new_tokens"] == 5 and llm.generation_kwargs.get("max_new_tokens") != 5
+    text = short.generate_outputs([[{"role": "user", "content": PARENT}]])[0]["generations"][0]
+    assert len(text.split()) <= 5
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        with_budget(llm, max_new_tokens=0)
+    with pytest.raises(ValueError, match="distilabel LLM"):
+        with_budget(object(), max_new_tokens=5)

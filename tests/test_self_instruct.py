@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -147,9 +149,9 @@ def test_machine_tasks_enter_later_prompts(llm):
     seen = []
 
     class Spy:
-        def generate_outputs(self, inputs, num_generations=1):
+        def generate_outputs(self, inputs, num_generations=1, **kwargs):
             seen.append([m[0]["content"] for m in inputs])
-            return llm.generate_outputs(inputs, num_generations=num_generations)
+            return llm.generate_outputs(inputs, num_generations=num_generations, **kwargs)
 
     rows, _ = si.self_instruct(Spy(), rounds=2, prompts_per_round=4, seed=0)
     round1 = {r["instruction"] for r in rows if r["round"] == 1}
@@ -170,7 +172,7 @@ def test_garbage_output_never_crashes():
         def __init__(self):
             self.i = 0
 
-        def generate_outputs(self, inputs, num_generations=1):
+        def generate_outputs(self, inputs, num_generations=1, **kwargs):
             outs = ["", None, "Sorry, I can't.", "ÅÄÖ random tokens 123", "word " * 500, "Task 3:\nTask 4:", "ok ok ok ok ok"]
             res = []
             for _ in inputs:
@@ -197,7 +199,7 @@ def test_threshold_one_keeps_near_duplicates_and_zero_keeps_only_unrelated(llm):
     ({"seeds": "Write a poem."}, "list of task dicts"),
     ({"seeds": [""]}, "empty or non-text"),
     ({"rounds": 0}, "rounds=0"),
-    ({"rounds": 1.5}, "rounds must be an integer"),
+    ({"rounds": 1.5}, "rounds must be an int"),
     ({"threshold": 1.5}, r"outside \[0, 1\]"),
     ({"threshold": -0.1}, r"outside \[0, 1\]"),
     ({"threshold": float("nan")}, r"outside \[0, 1\]"),
@@ -346,3 +348,131 @@ def test_qa_pipeline_and_in_process_steps_agree(llm):
     assert [(r["task"], r["theme"]) for r in piped] == [(g["task"], g["theme"]) for g in grid]
     assert all(isinstance(r["instruction"], str) and isinstance(r["response"], str) for r in piped)
     assert si.run_qa_pipeline(llm, []) == []
+
+
+# --- real output shapes, budgets, figures -----------------------------------------------------------
+
+CORPUS = Path(__file__).parent / "data" / "real_outputs" / "outputs.jsonl"
+_TASK_ROWS = [row for row in (json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()
+                              if line.strip()) if "parse_tasks" in row["expect"]]
+
+
+def test_the_corpus_has_the_task_list_shapes_chat_models_produce():
+    shapes = {row["shape"] for row in _TASK_ROWS}
+    assert len(_TASK_ROWS) >= 15
+    for needed in ("numbered_list", "bulleted_list", "markdown_bold_tasks", "preamble_and_closing_numbered",
+                   "task_list_inline_numbered_with_preamble", "task_list_fenced", "task_list_paper_continuation",
+                   "refusal", "empty"):
+        assert needed in shapes, needed
+
+
+@pytest.mark.parametrize("row", _TASK_ROWS, ids=[row["shape"] for row in _TASK_ROWS])
+def test_parse_tasks_on_real_output_shapes(row):
+    result = si.parse_tasks(row["text"])
+    got = {"ok": True, "value": result.value} if result.ok else {"ok": False, "reason": result.reason}
+    assert got == row["expect"]["parse_tasks"]
+
+
+def test_a_chat_answer_never_becomes_one_blob_task():
+    """The failure of the old parser: a numbered list passed every filter as one long task."""
+    text = ("Sure! Here are some more tasks: 1. Write a limerick about a cat. 2. Explain tides to a child. "
+            "3. Plan a picnic for ten people.\n\nLet me know if you need more!")
+    tasks, bad = si.split_tasks(text)
+    assert tasks == ["Write a limerick about a cat.", "Explain tides to a child.", "Plan a picnic for ten people."]
+    assert bad == 2  # the preamble and the closing: chatter, counted as malformed
+    assert si.split_tasks("1. Explain step 2. of long division.\n2. Name three rivers.")[0] == [
+        "Explain step 2. of long division.", "Name three rivers."]  # an inline number inside an item
+
+
+def test_a_task_list_keeps_a_bad_start_for_the_filter():
+    """In a "Task k:" list a task that starts with "- " is a task with a bad start, not a bullet."""
+    tasks, _ = si.split_tasks("Write a poem about rain.\nTask 10: - Explain how vaccines work in detail.")
+    assert tasks[1] == "- Explain how vaccines work in detail." and si.bad_start(tasks[1])
+
+
+class _Recorder:
+    """An LLM that records the keyword arguments of every call and answers from the offline teacher."""
+
+    def __init__(self, llm):
+        self.llm, self.calls = llm, []
+
+    def generate_outputs(self, inputs, num_generations=1, **kwargs):
+        self.calls.append(kwargs)
+        return self.llm.generate_outputs(inputs, num_generations=num_generations, **kwargs)
+
+
+def test_every_generation_gets_the_lessons_budget(llm):
+    spy = _Recorder(llm)
+    si.self_instruct(spy, rounds=2, prompts_per_round=2, seed=0)
+    assert spy.calls and all(c["max_new_tokens"] == si.TASK_LIST_TOKENS for c in spy.calls)
+    si.self_instruct(spy, rounds=1, prompts_per_round=1, seed=0, max_new_tokens=64)
+    assert spy.calls[-1]["max_new_tokens"] == 64
+    si.generate_from_grid(spy, si.task_theme_grid(["write code"], ["regression"]))
+    assert spy.calls[-1]["max_new_tokens"] == si.GRID_INSTRUCTION_TOKENS
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        si.self_instruct(llm, rounds=1, max_new_tokens=0)
+
+
+def test_budgets_hold_twice_the_longest_output_of_the_clean_teacher():
+    from course_utils.teacher.core import approx_tokens
+
+    clean = OfflineTeacher(seed=0, failure_rates=None)
+    clean.load()
+    seeds, rng = [s["instruction"] for s in si.load_seed_tasks()], random.Random(0)
+    prompts = [[{"role": "user", "content": si.build_prompt(rng.sample(seeds, 8))}] for _ in range(40)]
+    lists = [o["generations"][0] for o in clean.generate_outputs(prompts, max_new_tokens=10**5)]
+    assert 2 * max(map(approx_tokens, lists)) <= si.TASK_LIST_TOKENS
+    grid = si.task_theme_grid(si.STATS_TASKS, si.STATS_THEMES)
+    cells = clean.generate_outputs([[{"role": "user", "content": g["prompt"]}] for g in grid], num_generations=5)
+    assert 2 * max(approx_tokens(t) for o in cells for t in o["generations"]) <= si.GRID_INSTRUCTION_TOKENS
+
+
+def test_plot_returns_a_closed_figure(run):
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    fig = run[1].plot()
+    assert len(fig.axes) == 2 and not plt.get_fignums()  # a later test's plt state stays clean
+
+
+def test_the_grid_prompt_has_code_rules_and_examples_only_for_code():
+    from course_utils.prompts import GRID_CODE_RULES, GRID_TEMPLATE
+
+    code = si.grid_prompt("fix code", "regression")
+    assert GRID_CODE_RULES in code and "```python" in code and code.count("[") >= 3
+    plain = si.grid_prompt("a question a user would ask", "cooking")
+    assert plain == GRID_TEMPLATE.format(task="a question a user would ask", theme="cooking")  # notebook 04's
+    text, kind, _ = _ask(code)  # the examples never hide the requested cell from the teacher
+    assert kind == "task_theme_grid" and ("regression" in text.lower() or "polyfit" in text or "r^2" in text.lower())
+
+
+def test_qa_pipeline_is_written_out_with_mappings_and_budgets(llm):
+    from course_utils.pipelines import describe_dag, forks_safely
+
+    grid = si.task_theme_grid(si.STATS_TASKS, si.STATS_THEMES)[:2]
+    pipeline = si.build_qa_pipeline(llm, grid, in_process=True)
+    dag = describe_dag(pipeline)
+    assert dag.splitlines()[0] == "load (LoadDataFromDicts) >> question"
+    assert "input_mappings: {'instruction': 'prompt'}" in dag and "{'generation': 'response'}" in dag
+    steps = {name: pipeline.dag.get_step(name)["step"] for name in ("question", "answer")}
+    assert steps["question"].llm.generation_kwargs["max_new_tokens"] == si.GRID_INSTRUCTION_TOKENS
+    assert steps["answer"].llm.generation_kwargs["max_new_tokens"] == si.RESPONSE_TOKENS
+    assert forks_safely(llm) and not forks_safely(object())
+    with pytest.raises(ValueError, match="task/theme/prompt"):
+        si.run_qa_pipeline(llm, [{"task": "a"}])
+
+
+def test_loop_on_a_sampling_model_is_seeded(tiny_model_dir, monkeypatch):
+    """On a real (tiny) model the same seed gives the same rows: torch is seeded, not only `random`."""
+    from course_utils import self_instruct as module
+    from course_utils.models import get_llm
+
+    tiny = get_llm("transformers", model=str(tiny_model_dir), temperature=1.0)
+
+    def run_once():
+        rows, stats = si.self_instruct(tiny, rounds=1, prompts_per_round=2, seed=0, max_new_tokens=24)
+        return rows, stats.rounds, dict(stats.examples)
+
+    assert run_once() == run_once()
+    monkeypatch.setattr(module, "seed_sampling", lambda llm, seed: {})
+    assert run_once() != run_once()  # without seeding, the model's sampling differs between runs
