@@ -435,8 +435,8 @@ def pipeline_llm(llm: Any):
     """A picklable copy of a loaded `llm` for a distilabel Pipeline (its steps run in worker processes).
 
     The offline teacher is rebuilt with the same seed, failure rates and generation settings;
-    a transformers model becomes distilabel's plain `TransformersLLM` (the course's shared
-    subclass is defined inside a function, so it cannot be pickled); a server's LLM is copied
+    a transformers model becomes an unloaded `SharedTransformersLLM` (module-level, so picklable,
+    and batched: each worker loads it once); a server's LLM is copied
     without its loaded clients (they cannot be pickled).
     """
     quiet_distilabel()
