@@ -6,7 +6,7 @@ before it commits to an answer (Wei et al., 2022), and the tags let a product hi
 
 This module holds the pieces notebook 05 explains:
 - the prompts (`COT_SYSTEM`, `COT_USER_TEMPLATE`, `cot_messages`);
-- `parse_cot` (strict or loose, never raises) and `validate_cot` (every format problem, by name);
+- `parse_cot` (strict or loose, never raises) and `validate_cot` (all its format problems, by name);
 - `format_cot` and `render_cot` (what a product shows: the answer, thinking hidden);
 - seeded arithmetic word problems with known answers (`generate_problems`), and verification of
   a response against them (`verify`, `verify_batch`, `summarize`);
@@ -100,7 +100,10 @@ def validate_cot(text: Any) -> list[str]:
     """Every strict-format problem in `text`, by name (see `REASONS`); an empty list means valid.
 
     Strict format: exactly one <thinking> block, then exactly one <answer> block, both closed and
-    non-empty, tags spelled exactly, and nothing but whitespace outside them.
+    non-empty, tags spelled exactly, and nothing but whitespace outside them. The problems come in
+    this order: tag counts (missing, multiple, unclosed, stray), spelling, order or nesting (only
+    judged when the counts are right), then text outside the blocks and empty blocks, which are
+    judged on every block the tags delimit. `parse_cot` reports the first one as its reason.
     """
     if not isinstance(text, str) or not text.strip():
         return ["empty"]
@@ -121,22 +124,41 @@ def validate_cot(text: Any) -> list[str]:
             problems.append("stray_closing_tag")
     if any(literal not in CANONICAL_TAGS for *_, literal in tags):
         problems.append("tag_spelling")
-    if problems:
-        return list(dict.fromkeys(problems))
-    (_, _, _, t_open_end, _), (_, _, t_close, t_close_end, _) = [t for t in tags if t[1] == "thinking"]
-    (_, _, a_open, a_open_end, _), (_, _, a_close, a_close_end, _) = [t for t in tags if t[1] == "answer"]
     sequence = [(kind, name) for kind, name, *_ in tags]
-    if sequence != [("open", "thinking"), ("close", "thinking"), ("open", "answer"), ("close", "answer")]:
+    canonical = [("open", "thinking"), ("close", "thinking"), ("open", "answer"), ("close", "answer")]
+    if not problems and sequence != canonical:
         problems.append("wrong_order" if sequence[0] == ("open", "answer") else "nested_tags")
-        return problems
-    outside = text[: tags[0][2]] + text[t_close_end:a_open] + text[a_close_end:]
-    if outside.strip():
+    spans = _spans(text, tags)
+    covered = [False] * len(text)
+    for _, start, end, _, _ in spans:
+        covered[start:end] = [True] * (end - start)
+    for _, _, start, end, _ in tags:  # stray tags are markup, not text outside
+        covered[start:end] = [True] * (end - start)
+    if "".join(c for c, inside in zip(text, covered) if not inside).strip():
         problems.append("text_outside")
-    if not text[t_open_end:t_close].strip():
-        problems.append("empty_thinking")
-    if not text[a_open_end:a_close].strip():
-        problems.append("empty_answer")
-    return problems
+    for name in ("thinking", "answer"):
+        if any(n == name and closed and not text[c0:c1].strip() for n, _, _, (c0, c1), closed in spans):
+            problems.append(f"empty_{name}")
+    return list(dict.fromkeys(problems))
+
+
+def _spans(text: str, tags: list) -> list[tuple[str, int, int, tuple[int, int], bool]]:
+    """Each opened block: (name, start, end, (content start, content end), closed).
+
+    A block runs from its opening tag to the next closing tag of its name; an unclosed block runs
+    to the next opening tag of the other name, or to the end of the text.
+    """
+    spans = []
+    for i, (kind, name, start, end, _) in enumerate(tags):
+        if kind != "open":
+            continue
+        close = next((t for t in tags[i + 1:] if t[0] == "close" and t[1] == name), None)
+        if close:
+            spans.append((name, start, close[3], (end, close[2]), True))
+        else:
+            stop = next((t[2] for t in tags[i + 1:] if t[0] == "open" and t[1] != name), len(text))
+            spans.append((name, start, stop, (end, stop), False))
+    return spans
 
 
 def _block(text: str, tags: list, name: str) -> Optional[tuple[str, bool]]:

@@ -62,6 +62,26 @@ def test_strict_names_each_failure(text, reason):
     assert reason in cot.REASONS
 
 
+@pytest.mark.parametrize("text, problems", [
+    # notebook 05's debugging example: the count problem does not hide the others
+    ("Sure! <thinking>\n</thinking> <answer>7</answer> <answer>8</answer>",
+     ["multiple_answer", "text_outside", "empty_thinking"]),
+    ("Let me think.\n<thinking>\n12 + 30 = 42.\n</thinking>\n<answer>\n42", ["unclosed_answer", "text_outside"]),
+    ("<answer>42</answer> so <thinking> </thinking>", ["wrong_order", "text_outside", "empty_thinking"]),
+    ("<Thinking>a</Thinking> <answer></answer> Bye!", ["tag_spelling", "text_outside", "empty_answer"]),
+    ("<thinking>a</thinking></thinking>x<answer>1</answer>", ["stray_closing_tag", "text_outside"]),
+    # an unclosed block runs to the next block (or the end): its text is not "outside"
+    ("<thinking>a\n<answer>1</answer>", ["unclosed_thinking"]),
+    ("<thinking>a<answer>42</answer></thinking>", ["nested_tags"]),
+    (GOOD, []),
+])
+def test_validate_returns_every_problem_not_just_the_first(text, problems):
+    assert validate_cot(text) == problems
+    r = parse_cot(text, "strict")
+    assert r.ok == (problems == []) and (r.ok or r.reason == problems[0])  # strict reports the first
+    assert all(p in cot.REASONS for p in problems)
+
+
 @pytest.mark.parametrize("text, answer, repair", [
     ("Let me think.\n" + GOOD, "42", "text_outside"),
     ("<thinking>\n12 + 30 = 42.\n</thinking>\n<answer>\n42", "42", "unclosed_answer"),

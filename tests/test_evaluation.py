@@ -596,6 +596,63 @@ def test_top_verb_objects_matches_a_direct_count(seeds):
     assert top[0][2] == max(n for pair, n in direct.items() if pair != (None, None))
 
 
+def test_verb_diversity_counts_distinct_root_verbs(seeds):
+    from course_utils.evaluation.complexity import verb_diversity
+
+    d = verb_diversity(["Write a poem.", "Write a song.", "Explain tides.", "Night : Day :: Right : Left"])
+    assert (d["n"], d["with_verb"], d["distinct"]) == (4, 3, 2)
+    assert d["ratio"] == pytest.approx(2 / 3) and d["top"] == [("write", 2), ("explain", 1)]
+    assert verb_diversity(["Night : Day"])["ratio"] == 0.0
+    collapsed = verb_diversity(["Write a poem about rain."] * 25)
+    real = verb_diversity(seeds[:25])
+    assert collapsed["distinct"] == 1 and real["distinct"] > 10  # the real seeds ask for many tasks
+    with pytest.raises(ValueError, match="verb_diversity"):
+        verb_diversity("Write a poem.")
+
+
+@pytest.mark.parametrize(("text", "depth"), [
+    ("", 0),
+    ("Explain tides.", 1),
+    ("If it rains, stay home.", 1),  # a sentence's first word opens no embedding
+    ("Explain why tides happen twice a day where the coast is open.", 3),
+    ("Write it in order to learn.", 2),  # a phrase counts once
+    ("Rewrite the code so that it runs.", 2),  # "so that", not also "that"
+    ("Write a poem (about rain (and sun)).", 3),  # bracket nesting
+    ("List three fruits. Explain why the one that grows fastest wins.", 3),  # the deepest sentence
+])
+def test_syntax_depth_proxy(text, depth):
+    from course_utils.evaluation.complexity import syntax_depth
+
+    assert syntax_depth(text) == depth
+
+
+def test_syntax_depth_uses_a_parser_when_given_one():
+    """With a dependency parse, the depth is the longest head chain to a root, counting both ends."""
+    from types import SimpleNamespace
+
+    from course_utils.evaluation.complexity import syntax_depth
+
+    def parse(_text):  # "Write a short poem": Write <- poem <- {a, short}
+        root = SimpleNamespace(text="Write")
+        root.head = root
+        poem = SimpleNamespace(text="poem", head=root)
+        return [root, SimpleNamespace(text="a", head=poem), SimpleNamespace(text="short", head=poem), poem]
+
+    assert syntax_depth("Write a short poem", nlp=parse) == 3
+    assert syntax_depth("Write a short poem") == 1  # the proxy sees no embedding
+    with pytest.raises(ValueError, match="syntax_depth"):
+        syntax_depth(None)
+
+
+def test_evolved_instructions_are_deeper_by_the_proxy():
+    from course_utils.evaluation.complexity import syntax_depth
+
+    seed = "Explain what a bond is."
+    deepened = ("Explain what a bond is, how its price moves when rates rise, and why a fund that holds "
+                "long bonds loses more if inflation surprises.")
+    assert syntax_depth(deepened) > syntax_depth(seed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Diversity and collapse
 # ---------------------------------------------------------------------------------------------

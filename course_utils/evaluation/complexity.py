@@ -3,7 +3,9 @@
 `complexity` counts constraint cues (length, "at least 3 bullet points", "must", "JSON"),
 reasoning cues ("step by step", "explain why") and words; `root_verb_object` guesses the
 instruction's root verb and object, the view the Self-Instruct paper draws as a verb/object
-sunburst (`plots.plot_verb_sunburst`).
+sunburst (`plots.plot_verb_sunburst`); `verb_diversity` counts the different root verbs of a
+set (breadth); `syntax_depth` estimates how deeply an instruction's clauses nest (depth), with
+a parser when you give it one and a documented parser-free proxy otherwise.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Any
 from .._validate import require_int, require_str, require_texts
 from .constraints import _NUMBER_WORDS, _words
 
-__all__ = ["complexity", "complexity_table", "root_verb_object", "top_verb_objects"]
+__all__ = [
+    "complexity",
+    "complexity_table",
+    "root_verb_object",
+    "syntax_depth",
+    "top_verb_objects",
+    "verb_diversity",
+]
 
 _UNITS = (
     r"words?|sentences?|paragraphs?|lines?|bullet(?:ed)?\s*points?|bullets|items?|points?|"
@@ -315,3 +324,81 @@ def top_verb_objects(texts: Sequence[str], k: int = 20) -> list[tuple[str, str |
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1] or ""))
     return [(verb, obj, n) for (verb, obj), n in ranked[:k]]
 
+
+
+def verb_diversity(texts: Sequence[str]) -> dict[str, Any]:
+    """How many different tasks a set asks for, by root verb (`root_verb_object`).
+
+    Returns `n` (texts), `with_verb` (texts whose root verb was found), `distinct` (different
+    verbs), `ratio` (distinct / with_verb; 0.0 when no verb was found) and `top` (the five most
+    frequent (verb, count) pairs). `distinct` grows with the size of the set, so compare sets of
+    the same size (e.g. the first 25 texts of each), as notebook 08 does.
+    """
+    texts = require_texts(texts, fn="verb_diversity")
+    verbs = [root_verb_object(t)[0] for t in texts]
+    counts = Counter(v for v in verbs if v is not None)
+    found = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    return {"n": len(texts), "with_verb": found, "distinct": len(counts),
+            "ratio": len(counts) / found if found else 0.0, "top": ranked}
+
+
+# Words that open an embedded clause or phrase: subordinating conjunctions, relative and
+# interrogative words inside a sentence, and infinitive purpose markers. Each one, past the
+# first word of its sentence, adds one level to the proxy depth.
+_EMBEDDERS = frozenset(
+    """that which who whom whose where when while whereas because although though if unless
+    until since whether how why what once after before whenever wherever""".split()
+)
+_EMBEDDER_PHRASES = ("so that", "such that", "in order to", "as long as", "as soon as", "even if")
+
+
+def _proxy_depth(sentence: str) -> int:
+    """1 + embedded-clause openers after the first word + the deepest bracket nesting."""
+    low = f" {sentence.lower()} "
+    openers = 0
+    for phrase in _EMBEDDER_PHRASES:  # a phrase counts once ("so that" is not also "that")
+        openers += low.count(f" {phrase} ")
+        low = low.replace(f" {phrase} ", " , ")
+    tokens = re.findall(r"[a-z']+|,", low)
+    openers += sum(t in _EMBEDDERS for t in tokens[1:])
+    nesting = deepest = 0
+    for ch in sentence:
+        if ch in "([{":
+            nesting += 1
+            deepest = max(deepest, nesting)
+        elif ch in ")]}":
+            nesting = max(0, nesting - 1)
+    return 1 + openers + deepest
+
+
+def syntax_depth(text: str, nlp: Any = None) -> int:
+    """Depth of the instruction's syntax tree: with a parser if given, else a parser-free proxy.
+
+    With `nlp` (a spaCy pipeline, e.g. `spacy.load("en_core_web_sm")`, or any callable that
+    returns tokens with `.head`), the depth is the longest head chain from a word to its
+    sentence root, counting both ends ("Write a poem." -> 2: poem -> Write), over all sentences.
+    Without a parser (the course installs none) it is a proxy, per sentence:
+    1 + the words that open an embedded clause after the first word ("that", "which",
+    "because", "if", "whether", "so that", "in order to", ...) + the deepest bracket nesting,
+    the maximum over sentences. The proxy counts embeddings, not their nesting: two sister
+    clauses ("Explain why X and why Y") score as deep as one clause inside another, and a
+    clause without an opener ("the dish I cooked") adds nothing. It ranks "Explain tides."
+    (1) below "Explain why tides happen twice a day where the coast is open." (3), which is
+    what Evol-Instruct's deepening is meant to do; it is not a parse. Empty text: 0.
+    """
+    require_str(text, "text", fn="syntax_depth")
+    if not text.strip():
+        return 0
+    if nlp is not None:
+        deepest = 0
+        for token in nlp(text):
+            depth, node, seen = 1, token, {id(token)}
+            while node.head is not node and id(node.head) not in seen:
+                node = node.head
+                seen.add(id(node))
+                depth += 1
+            deepest = max(deepest, depth)
+        return deepest
+    sentences = [s for s in re.split(r"(?<=[.!?;])\s+|\n+", text) if s.strip()]
+    return max(_proxy_depth(s) for s in sentences)
