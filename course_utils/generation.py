@@ -14,6 +14,7 @@ with the measurement it comes from.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -71,3 +72,16 @@ def seed_sampling(llm: Any, seed: int) -> dict:
             random.seed(seed)
             sys.modules["torch"].manual_seed(seed)
     return {}
+
+
+def token_cap(max_new_tokens: int) -> int:
+    """`max_new_tokens`, lowered to COURSE_MAX_NEW_TOKENS_CAP when that testing knob is set.
+
+    Only CI sets it: a random tiny model never stops early, so every answer costs its whole budget.
+    A lesson's own budget never changes; real runs never set the knob.
+    """
+    raw = os.environ.get("COURSE_MAX_NEW_TOKENS_CAP", "").strip()
+    if not raw:
+        return max_new_tokens
+    cap = require_int(int(raw) if raw.isdigit() else raw, "COURSE_MAX_NEW_TOKENS_CAP", 1)
+    return min(max_new_tokens, cap)

@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
+from .generation import token_cap
 from ._quiet import quiet_distilabel
 from .chat_templates import build_magpie_prompt, resolve_pre_query_template
 
@@ -110,6 +111,8 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
     async def agenerate(self, input, num_generations: int = 1, **kwargs: Any):  # noqa: A002, D401
         """distilabel's, plus raw Magpie user-turn prompts and the samples an ignored `n` lost."""
         kwargs = self._accepted(kwargs)
+        if "max_new_tokens" in kwargs:
+            kwargs["max_new_tokens"] = token_cap(kwargs["max_new_tokens"])
         user_turn = isinstance(input, list) and (not input or input[-1]["role"] != "user")
         if self.use_magpie_template and user_turn:
             input = self.magpie_prompt(input)  # noqa: A001 - a string: sent to /v1/completions

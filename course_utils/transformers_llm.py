@@ -17,6 +17,7 @@ from typing import Any, Optional
 from pydantic import Field, PositiveInt
 
 from ._quiet import quiet_distilabel, quiet_progress_bars
+from .generation import token_cap
 from .models import _check_batch_size, default_batch_size
 from .progress import bar, outer_bar_active
 
@@ -73,7 +74,7 @@ class SharedTransformersLLM(TransformersLLM):
             A list of lists of strings containing the generated responses for each input.
         """
         size = _check_batch_size(batch_size) if batch_size is not None else self.batch_size
-        kwargs = dict(num_generations=num_generations, max_new_tokens=max_new_tokens,
+        kwargs = dict(num_generations=num_generations, max_new_tokens=token_cap(max_new_tokens),
                       temperature=temperature, repetition_penalty=repetition_penalty,
                       top_p=top_p, top_k=top_k, do_sample=do_sample)
         pipe = self._pipeline

@@ -59,3 +59,32 @@ def test_readme_repository_links_use_the_slug():
     for url in re.findall(r"https://(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+/[\w.-]+)", readme):
         assert url == slug, f"README links to {url}, configured slug is {slug}"
     assert colab_badge("notebooks/00_setup.ipynb").count(slug) == 1
+
+
+def test_notebook_links_work_when_a_notebook_opens_alone():
+    """Colab opens a notebook without the repository beside it: links and figures must be absolute
+    URLs built from the slug (and point at files that exist), and the install cell must not reinstall."""
+    from tools.notebooks import link_problems
+
+    problems = link_problems()
+    assert not problems, "run `python tools/notebooks.py badges`: " + "; ".join(problems[:10])
+
+
+def test_absolute_urls_map_back_to_the_repository():
+    from tools.notebooks import absolute_url, local_path_of
+
+    url = absolute_url("notebooks/09_end_to_end_pipeline.ipynb", "../images/capstone_pipeline.png")
+    assert url.startswith("https://raw.githubusercontent.com/") and local_path_of(url).exists()
+    url = absolute_url("notebooks/08_evaluation.ipynb", "02_self_instruct.ipynb#recap")
+    assert url.startswith("https://colab.research.google.com/github/") and url.endswith("#recap")
+    assert local_path_of(url).name == "02_self_instruct.ipynb"
+    assert local_path_of(absolute_url("notebooks/01_basic_prompting.ipynb", "../nope.md")).exists() is False
+
+
+def test_the_install_cell_installs_only_when_the_course_is_missing():
+    from tools.notebooks import guarded_install
+
+    cell = ('import sys\n\nIN_COLAB = "google.colab" in sys.modules\nif IN_COLAB:\n'
+            '    %pip install -q "x"\nelse:\n    print("Not on Colab")')
+    guarded = guarded_install(cell)
+    assert 'find_spec("course_utils") is None' in guarded and guarded_install(guarded) == guarded

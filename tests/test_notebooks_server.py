@@ -34,6 +34,8 @@ def test_runs_end_to_end_on_an_openai_compatible_server(path, openai_server, mon
     monkeypatch.setenv("COURSE_MODEL", openai_server.model)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # A random model never stops early: CI caps every answer (the testing knob; lessons keep their budgets).
+    monkeypatch.setenv("COURSE_MAX_NEW_TOKENS_CAP", "64")
     monkeypatch.setenv("MKL_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     try:

@@ -290,6 +290,84 @@ def badge_problems(root: Path = ROOT) -> list[str]:
     return problems
 
 
+_MD_LINK = re.compile(r"(!?\[[^\]\n]*\]\()([^)\s]+)(\))")
+_INSTALL_GUARD_OLD = "if IN_COLAB:\n    %pip install"
+_INSTALL_GUARD = ('if IN_COLAB and importlib.util.find_spec("course_utils") is None:\n'
+                  "    %pip install")
+_ALREADY = ('elif IN_COLAB:\n'
+            '    print("The course is already installed in this session: nothing to do.")\n')
+
+
+def absolute_url(notebook_rel: str, target: str) -> str:
+    """The URL a notebook opened alone (on Colab) can follow for a link relative to the notebook.
+
+    Notebooks open in Colab, images come from the raw file, anything else from GitHub's page.
+    Targets that are already URLs or anchors are returned unchanged.
+    """
+    if re.match(r"^(https?:|mailto:|#|data:)", target):
+        return target
+    cfg = course_config()
+    path, _, anchor = target.partition("#")
+    repo_path = (Path(notebook_rel).parent / path).as_posix()
+    parts: list[str] = []
+    for part in repo_path.split("/"):
+        if part == "..":
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    repo_path = "/".join(parts)
+    slug, branch = cfg["repo_slug"], cfg["branch"]
+    if repo_path.endswith(".ipynb"):
+        url = f"https://colab.research.google.com/github/{slug}/blob/{branch}/{repo_path}"
+    elif re.search(r"\.(png|jpe?g|gif|svg)$", repo_path, re.I):
+        url = f"https://raw.githubusercontent.com/{slug}/{branch}/{repo_path}"
+    else:
+        url = f"https://github.com/{slug}/blob/{branch}/{repo_path}"
+    return url + (f"#{anchor}" if anchor else "")
+
+
+def local_path_of(url: str) -> Path | None:
+    """The repository file an absolute course URL points at (None for other URLs)."""
+    cfg = course_config()
+    slug, branch = re.escape(cfg["repo_slug"]), re.escape(cfg["branch"])
+    m = re.match(rf"^https://(?:colab\.research\.google\.com/github/{slug}/blob/{branch}/|"
+                 rf"raw\.githubusercontent\.com/{slug}/{branch}/|github\.com/{slug}/blob/{branch}/)"
+                 r"([^#?]+)", url)
+    return ROOT / m.group(1) if m else None
+
+
+def guarded_install(source: str) -> str:
+    """The Colab install cell, installing only when `course_utils` cannot be imported yet."""
+    if _INSTALL_GUARD_OLD not in source or "find_spec" in source:
+        return source
+    source = source.replace("# Installs the course on Google Colab only; elsewhere this cell does nothing.",
+                            "# Installs the course on Google Colab, only when it is not installed yet; "
+                            "elsewhere this cell\n# does nothing.", 1)
+    source = source.replace("import sys\n", "import importlib.util\nimport sys\n", 1)
+    source = source.replace(_INSTALL_GUARD_OLD, _INSTALL_GUARD, 1)
+    return source.replace("\nelse:\n", "\n" + _ALREADY + "else:\n", 1)
+
+
+def link_problems(root: Path = ROOT) -> list[str]:
+    """Relative links in notebooks (they break when Colab opens one alone) and URLs to missing files."""
+    import nbformat
+
+    problems = []
+    for path in all_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        nb = nbformat.read(path, as_version=4)
+        for cell in (c for c in nb.cells if c.cell_type == "markdown"):
+            for _, target, _ in _MD_LINK.findall(cell.source):
+                if not re.match(r"^(https?:|mailto:|#|data:)", target):
+                    problems.append(f"{rel}: relative link {target}")
+                elif (local := local_path_of(target)) is not None and not local.exists():
+                    problems.append(f"{rel}: {target} -> missing {local.relative_to(ROOT)}")
+        for cell in (c for c in nb.cells if c.cell_type == "code"):
+            if "%pip install" in cell.source and "find_spec" not in cell.source:
+                problems.append(f"{rel}: the install cell reinstalls an importable course")
+    return problems
+
+
 def write_badges(root: Path = ROOT) -> list[Path]:
     """Rewrite each notebook's badge (first cell) and Colab install URL; return changed files."""
     import nbformat
@@ -306,9 +384,13 @@ def write_badges(root: Path = ROOT) -> list[Path]:
         dirty = new != cell.source
         cell.source = new
         for code in (c for c in nb.cells if c.cell_type == "code"):
-            fixed = _INSTALL_URL.sub(install_url(), code.source)
+            fixed = guarded_install(_INSTALL_URL.sub(install_url(), code.source))
             dirty |= fixed != code.source
             code.source = fixed
+        for md in (c for c in nb.cells if c.cell_type == "markdown"):
+            fixed = _MD_LINK.sub(lambda m: m.group(1) + absolute_url(rel, m.group(2)) + m.group(3), md.source)
+            dirty |= fixed != md.source
+            md.source = fixed
         if dirty:
             nbformat.write(nb, path)
             changed.append(path)
@@ -336,7 +418,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("exercises", "regenerate exercises/ from solutions/"),
                        ("check", "fail if exercises/ is stale"),
-                       ("badges", "rewrite every Colab badge and install URL from the slug")):
+                       ("badges", "rewrite every Colab badge, install cell and link from the slug")):
         sub.add_parser(name, help=text).add_argument("--root", type=Path, default=ROOT)
     run = sub.add_parser("execute", help="run notebooks in place, rewriting their outputs")
     run.add_argument("files", nargs="+", type=Path)
