@@ -63,10 +63,11 @@ def test_a_failed_notebook_is_left_out_with_its_note_and_totals_add_up(tmp_path)
 
 def test_call_seconds_follows_the_stated_formula():
     hf, vllm = SETUPS["t4_transformers"], SETUPS["t4_vllm"]
-    # transformers: one prompt at a time; 12 sequences exceed the 8 decoded at full speed
+    # transformers: 8 prompts per forward pass; 12 sequences exceed the 8 decoded at full speed
     rate = min(hf["per_sequence_tok_s"], hf["max_aggregate_tok_s"] / 12)
     assert call_seconds(_call(1, 12, 256), hf) == pytest.approx(256 / rate)
-    assert call_seconds(_call(3, 1, 100), hf) == pytest.approx(3 * 100 / hf["per_sequence_tok_s"])
+    assert call_seconds(_call(3, 1, 100), hf) == pytest.approx(100 / hf["per_sequence_tok_s"])  # one batch
+    assert call_seconds(_call(9, 1, 100), hf) == pytest.approx(2 * 100 / hf["per_sequence_tok_s"])
     # vLLM: 8 requests in flight, so 10 prompts take two waves
     two_waves = 2 * 100 / vllm["per_sequence_tok_s"]
     assert call_seconds(_call(10, 1, 100), vllm) == pytest.approx(two_waves)
