@@ -299,3 +299,18 @@ def test_build_dataset_reuses_a_complete_export_and_finishes_a_partial_one(tmp_p
     finished = capstone.build_dataset(cfg, out)  # no --overwrite needed: the course's own folder
     assert not finished.reused and _looks_complete(out)
     assert read_jsonl(out / "train.jsonl") == [{"messages": r["messages"]} for r in first.rows]
+
+
+def test_a_lone_surrogate_is_repaired_not_dropped(tmp_path, capsys):
+    """A reply with a lone surrogate reaches train.jsonl repaired (U+FFFD), and the repair is counted."""
+    import json as _json
+
+    from course_utils.capstone import export as _export_fn, small_config
+
+    cfg = small_config(**{"output.distiset": False, "output.card": False})
+    row = {"instruction": "Say hi", "response": "hi \ud83d", "kind": "general", "source": "generated",
+           "messages": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "hi \ud83d"}]}
+    _export_fn([row], cfg, tmp_path / "out", [])
+    lines = (tmp_path / "out" / cfg["output"]["jsonl"]).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and "\ufffd" in _json.loads(lines[0])["messages"][1]["content"]
+    assert "repaired 2 text(s)" in capsys.readouterr().out

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .. import formats
+from ..text_safety import sanitize
 from ..evaluation import report
 from ..models import resolve_backend
 from .config import CapstoneError
@@ -345,8 +346,15 @@ def _write_export(stage: Path, clean: list[dict], cfg: dict, stages: list[dict],
                   result: BuildResult) -> list[str]:
     """Every item of the export, written into `stage`; returns their names."""
     # looked up on the module at call time (tests interrupt the export by patching it there)
+    clean, repaired = sanitize(clean)  # lone surrogates and control characters never reach a file
+    if repaired:
+        print(f"[course_utils] export: repaired {repaired} text(s) with lone surrogates or control "
+              f"characters (text_safety.sanitize_text).")
     records = formats.to_messages_records([{"messages": r["messages"]} for r in clean],
                                           skip_invalid=True)
+    if len(records) != len(clean):  # counted, never dropped silently
+        print(f"[course_utils] export: {len(clean) - len(records)} row(s) with invalid messages were "
+              f"left out of {cfg['output']['jsonl']} (formats.validate_messages says why).")
     formats.write_jsonl_atomic(stage / cfg["output"]["jsonl"], records)
     names = [cfg["output"]["jsonl"]]
     result.dataset = _dataset(clean)
