@@ -75,7 +75,7 @@ BUDGETS: dict[str, dict[str, tuple[str, ...]]] = {
                          "self_instruct.GRID_INSTRUCTION_TOKENS": ("grid_instruction",),
                          "RESPONSE_TOKENS": ("response",)},
     "03_evol_instruct": {"MAX_NEW_TOKENS": ("evol_rewrite",), "evol.MAX_NEW_TOKENS": ("evol_rewrite",)},
-    "04_magpie": {"256": _MAGPIE, "24": _MAGPIE},
+    "04_magpie": {"256": _MAGPIE},
     "05_chain_of_thought": {"COT_TOKENS": ("cot",), "DIALOGUE_TOKENS": ("dialogue",)},
     "06_chat_format_and_loss_masking": {"RESPONSE_TOKENS": ("response",)},
     "07_deduplication": {"QUERY_LIST_TOKENS": ("query_list",)},
@@ -84,7 +84,7 @@ BUDGETS: dict[str, dict[str, tuple[str, ...]]] = {
     # The capstone's one budget answers rows (instructions, CoT problems, dialogue) and, with
     # quality.method "judge", judges them; its Self-Instruct and Evol-Instruct stages pass the
     # course's own budgets (self_instruct.TASK_LIST_TOKENS, evol.MAX_NEW_TOKENS).
-    "09_end_to_end_pipeline": {"generation.max_new_tokens": _CAPSTONE, "capstone.yaml": _CAPSTONE},
+    "09_end_to_end_pipeline": {"capstone.yaml": _CAPSTONE},
 }
 
 # The budgets the course's modules define (a lesson imports them, a loop uses them as its
