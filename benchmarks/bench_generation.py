@@ -155,6 +155,9 @@ def bench_server(model_dir: Path, prompts: list, new_tokens: int, concurrency: i
                 _, tokens, seconds = timed(llm, prompts)
                 name = "1 request at a time" if n == 1 else f"{n} requests in flight"
                 rows.append((f"serve{flag}: {name}", n, tokens, seconds))
+                client = getattr(llm, "_aclient", None)
+                if client is not None:  # close it on its own loop (else: "Event loop is closed" at exit)
+                    llm.event_loop.run_until_complete(client.close())
     except (Exception, pytest.fail.Exception) as err:  # noqa: BLE001 - report, then go on
         print(f"server part{flag} skipped: {str(err).splitlines()[0][:200]}")
         rows = []
