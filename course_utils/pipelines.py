@@ -93,6 +93,8 @@ def _in_workers(pipeline: Any) -> list[dict]:
     datasets.disable_progress_bars()  # the Distiset is built with datasets: no bars in the notebook
     try:
         distiset = pipeline.run(use_cache=False)
+        if "default" not in distiset:  # the last step wrote no row (e.g. a model whose output is all filtered)
+            return []
         return distiset["default"]["train"].to_list()
     finally:
         if old_level is None:

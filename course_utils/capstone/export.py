@@ -350,8 +350,8 @@ def _write_export(stage: Path, clean: list[dict], cfg: dict, stages: list[dict],
     if repaired:
         print(f"[course_utils] export: repaired {repaired} text(s) with lone surrogates or control "
               f"characters (text_safety.sanitize_text).")
-    records = formats.to_messages_records([{"messages": r["messages"]} for r in clean],
-                                          skip_invalid=True)
+    records = list(formats.to_messages_records([{"messages": r["messages"]} for r in clean],
+                                               skip_invalid=True))
     if len(records) != len(clean):  # counted, never dropped silently
         print(f"[course_utils] export: {len(clean) - len(records)} row(s) with invalid messages were "
               f"left out of {cfg['output']['jsonl']} (formats.validate_messages says why).")
