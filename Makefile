@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 		echo "Installing $(TORCH)$(if $(TORCH_INDEX), from $(TORCH_INDEX)). On Linux x86_64 without TORCH_INDEX this is"; \
 		echo "PyPI's CUDA build (~3 GB); for the ~200 MB CPU build: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu"; \
 		$(BIN)/python -m pip --disable-pip-version-check install --progress-bar on "$(TORCH)" \
-			$(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 2>&1 | grep -v "^WARNING: Location"; }
+			$(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) 2>&1 | grep -v "^WARNING: Location" || true; }
 	$(PIP) install -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BIN)/python -W ignore -c "import course_utils, distilabel.models, torch" || (echo "Set-up failed: see the pip output above." && exit 1)
 	@touch $(STAMP)
