@@ -9,6 +9,7 @@ from course_utils.evol import (DEFAULT_OPERATORS, EXAMPLE_INSTRUCTIONS, REASONS,
 from course_utils.prompts import EVOL_OPERATORS, EvolOperator
 from course_utils.teacher import OfflineTeacher, Request, respond
 from course_utils.teacher.kinds.evol import given_prompt, operator
+from recording_llm import RecordingLLM
 
 PARENT = "Write a function that computes the variance of a list of numbers."
 
@@ -322,22 +323,12 @@ def test_embedding_cosine_with_the_root(llm):
 # --- budget and seeding ---------------------------------------------------------------------------
 
 
-class _Recorder:
-    """An LLM that records each call's keyword arguments and answers from the offline teacher."""
-
-    def __init__(self, llm):
-        self.llm, self.calls = llm, []
-
-    def generate_outputs(self, inputs, num_generations=1, **kwargs):
-        self.calls.append(kwargs)
-        return self.llm.generate_outputs(inputs, num_generations=num_generations, **kwargs)
-
 
 def test_each_rewrite_gets_the_budget_and_it_holds_twice_the_longest(clean_llm):
     from course_utils import evol
     from course_utils.teacher.core import approx_tokens
 
-    spy = _Recorder(clean_llm)
+    spy = RecordingLLM(clean_llm)
     res = evolve(spy, list(EXAMPLE_INSTRUCTIONS), rounds=4, seed=0, max_new_tokens=10**5)
     longest = max(approx_tokens(s["candidate"]) for s in res.steps if s["candidate"])
     assert 2 * longest <= evol.MAX_NEW_TOKENS
@@ -348,7 +339,7 @@ def test_each_rewrite_gets_the_budget_and_it_holds_twice_the_longest(clean_llm):
 
 
 def test_evolve_sends_a_servers_seed_with_every_request(clean_llm):
-    class OpenAILLM(_Recorder):
+    class OpenAILLM(RecordingLLM):
         """Stands for distilabel's OpenAI-compatible client (seed_sampling knows it by its class)."""
 
     spy = OpenAILLM(clean_llm)

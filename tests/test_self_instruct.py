@@ -11,6 +11,7 @@ import pytest
 from course_utils import self_instruct as si
 from course_utils.dedup import rouge_l
 from course_utils.teacher import OfflineTeacher, Request, respond
+from recording_llm import RecordingLLM
 
 
 @pytest.fixture(scope="module")
@@ -390,19 +391,9 @@ def test_a_task_list_keeps_a_bad_start_for_the_filter():
     assert tasks[1] == "- Explain how vaccines work in detail." and si.bad_start(tasks[1])
 
 
-class _Recorder:
-    """An LLM that records the keyword arguments of every call and answers from the offline teacher."""
-
-    def __init__(self, llm):
-        self.llm, self.calls = llm, []
-
-    def generate_outputs(self, inputs, num_generations=1, **kwargs):
-        self.calls.append(kwargs)
-        return self.llm.generate_outputs(inputs, num_generations=num_generations, **kwargs)
-
 
 def test_every_generation_gets_the_lessons_budget(llm):
-    spy = _Recorder(llm)
+    spy = RecordingLLM(llm)
     si.self_instruct(spy, rounds=2, prompts_per_round=2, seed=0)
     assert spy.calls and all(c["max_new_tokens"] == si.TASK_LIST_TOKENS for c in spy.calls)
     si.self_instruct(spy, rounds=1, prompts_per_round=1, seed=0, max_new_tokens=64)

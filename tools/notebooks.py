@@ -290,6 +290,7 @@ def badge_problems(root: Path = ROOT) -> list[str]:
     return problems
 
 
+_ABSOLUTE = re.compile(r"^(https?:|mailto:|#|data:)")  # a target that needs no rewriting
 _MD_LINK = re.compile(r"(!?\[[^\]\n]*\]\()([^)\s]+)(\))")
 _INSTALL_GUARD_OLD = "if IN_COLAB:\n    %pip install"
 _INSTALL_GUARD = ('if IN_COLAB and importlib.util.find_spec("course_utils") is None:\n'
@@ -304,7 +305,7 @@ def absolute_url(notebook_rel: str, target: str) -> str:
     Notebooks open in Colab, images come from the raw file, anything else from GitHub's page.
     Targets that are already URLs or anchors are returned unchanged.
     """
-    if re.match(r"^(https?:|mailto:|#|data:)", target):
+    if _ABSOLUTE.match(target):
         return target
     cfg = course_config()
     path, _, anchor = target.partition("#")
@@ -326,14 +327,14 @@ def absolute_url(notebook_rel: str, target: str) -> str:
     return url + (f"#{anchor}" if anchor else "")
 
 
-def local_path_of(url: str) -> Path | None:
+def local_path_of(url: str, root: Path = ROOT) -> Path | None:
     """The repository file an absolute course URL points at (None for other URLs)."""
     cfg = course_config()
     slug, branch = re.escape(cfg["repo_slug"]), re.escape(cfg["branch"])
     m = re.match(rf"^https://(?:colab\.research\.google\.com/github/{slug}/blob/{branch}/|"
                  rf"raw\.githubusercontent\.com/{slug}/{branch}/|github\.com/{slug}/blob/{branch}/)"
                  r"([^#?]+)", url)
-    return ROOT / m.group(1) if m else None
+    return Path(root) / m.group(1) if m else None
 
 
 def guarded_install(source: str) -> str:
@@ -358,10 +359,10 @@ def link_problems(root: Path = ROOT) -> list[str]:
         nb = nbformat.read(path, as_version=4)
         for cell in (c for c in nb.cells if c.cell_type == "markdown"):
             for _, target, _ in _MD_LINK.findall(cell.source):
-                if not re.match(r"^(https?:|mailto:|#|data:)", target):
+                if not _ABSOLUTE.match(target):
                     problems.append(f"{rel}: relative link {target}")
-                elif (local := local_path_of(target)) is not None and not local.exists():
-                    problems.append(f"{rel}: {target} -> missing {local.relative_to(ROOT)}")
+                elif (local := local_path_of(target, root)) is not None and not local.exists():
+                    problems.append(f"{rel}: {target} -> missing {local.relative_to(root)}")
         for cell in (c for c in nb.cells if c.cell_type == "code"):
             if "%pip install" in cell.source and "find_spec" not in cell.source:
                 problems.append(f"{rel}: the install cell reinstalls an importable course")
