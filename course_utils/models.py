@@ -30,6 +30,7 @@ from .call_log import maybe_wrap
 from ._quiet import quiet_distilabel, quiet_progress_bars
 from .chat_templates import build_magpie_prompt, resolve_pre_query_template
 from .hub import HUB_URL, hub_offline, hub_reachable
+from .redaction import redact_url
 
 BACKENDS = ("auto", "transformers", "offline", "openai")
 GPU_MODEL = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
@@ -71,7 +72,9 @@ def has_gpu() -> bool:
     return _nvml_device_count() > 0
 
 
+@functools.lru_cache(maxsize=1)
 def _nvml_device_count() -> int:
+    """How many NVIDIA GPUs NVML sees; asked once per process (the answer does not change)."""
     import ctypes
 
     try:
@@ -194,25 +197,20 @@ def server_models(base_url: str, timeout: float = 5.0, api_key: Optional[str] = 
         response = requests.get(url, timeout=timeout, headers=headers)
     except requests.RequestException as e:
         raise BackendError(
-            f"No OpenAI-compatible server answers at {_redact(base_url)} ({type(e).__name__}). Start it first "
+            f"No OpenAI-compatible server answers at {redact_url(base_url)} ({type(e).__name__}). Start it first "
             f"(e.g. `ollama serve`, `vllm serve MODEL`, `transformers serve MODEL`), or set COURSE_BASE_URL "
             f"to the URL it prints, ending in /v1.") from None
     if response.status_code in (401, 403):
-        raise BackendError(f"The server at {_redact(base_url)} refused the API key (HTTP {response.status_code}): "
+        raise BackendError(f"The server at {redact_url(base_url)} refused the API key (HTTP {response.status_code}): "
                            f"set the environment variable named by api_key_env (default OPENAI_API_KEY).")
     if response.status_code != 200:
-        raise BackendError(f"{_redact(url)} answered HTTP {response.status_code}: is {_redact(base_url)} the "
+        raise BackendError(f"{redact_url(url)} answered HTTP {response.status_code}: is {redact_url(base_url)} the "
                            f"server's OpenAI-compatible base URL (it usually ends in /v1)?")
     try:
         return [str(m["id"]) for m in response.json().get("data", [])]
     except (ValueError, AttributeError, KeyError, TypeError):
-        raise BackendError(f"{_redact(url)} did not answer with a model list: is {_redact(base_url)} an "
+        raise BackendError(f"{redact_url(url)} did not answer with a model list: is {redact_url(base_url)} an "
                            f"OpenAI-compatible base URL (it usually ends in /v1)?") from None
-
-
-def _redact(url: str) -> str:
-    """`url` without credentials (`https://user:pass@host` -> `https://***@host`)."""
-    return re.sub(r"//[^/@\s]+@", "//***@", str(url))
 
 
 def _resolve_server(model: Optional[str], base_url: Optional[str], timeout: float) -> BackendChoice:
@@ -224,12 +222,12 @@ def _resolve_server(model: Optional[str], base_url: Optional[str], timeout: floa
     model = model or os.environ.get("COURSE_MODEL")
     served = server_models(base_url, timeout=max(timeout, 5.0), api_key=_api_key(None))
     if not model:
-        raise BackendError(f"Name the model to use (model= or COURSE_MODEL). The server at {_redact(base_url)} "
+        raise BackendError(f"Name the model to use (model= or COURSE_MODEL). The server at {redact_url(base_url)} "
                            f"serves: {', '.join(served) or 'nothing'}.")
     if served and model not in served:
-        raise BackendError(f"The server at {_redact(base_url)} does not serve {model!r}. It serves: "
+        raise BackendError(f"The server at {redact_url(base_url)} does not serve {model!r}. It serves: "
                            f"{', '.join(served)}. Set COURSE_MODEL (or model=) to one of them.")
-    return BackendChoice("openai", model, f"OpenAI-compatible server at {_redact(base_url)}")
+    return BackendChoice("openai", model, f"OpenAI-compatible server at {redact_url(base_url)}")
 
 
 def _api_key(api_key_env: Optional[str]) -> str:

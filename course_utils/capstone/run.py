@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from ..call_log import maybe_wrap
-from ..models import BackendError, _redact, unloaded_llm
+from ..models import BackendError, unloaded_llm
+from ..redaction import redact_url
 from .config import (CapstoneError, _input_rows, check_environment, load_config, read_seeds,
                      validate_config)
 from .export import EXPORT_MARKER, BuildResult, check_paths, export, reuse_export
@@ -298,7 +299,7 @@ def _check_server(llm: Any, cfg: dict) -> None:
     key = key.get_secret_value() if hasattr(key, "get_secret_value") else key
     headers = {"Authorization": f"Bearer {key}"} if isinstance(key, str) and key else {}
     url = base_url.rstrip("/") + "/models"
-    shown = _redact(base_url)
+    shown = redact_url(base_url)
     try:
         response = requests.get(url, headers=headers, timeout=SERVER_PROBE_S)
     except requests.RequestException as e:

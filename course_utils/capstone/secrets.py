@@ -15,10 +15,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..redaction import MASK, URL_USERINFO, redact_url
+
 __all__ = ["MASK", "redact", "redacted_config", "secrets_of"]
 
-MASK = "***"
-_URL_USERINFO = re.compile(r"(?<=//)[^/@\s'\"]+@")
 # field or header names whose values are secret whatever they hold
 _SECRET_NAME = re.compile(r"(^|[-_])(authorization|api[-_]?key|token|secret|password|passwd|cookie)"
                           r"($|[-_])", re.I)
@@ -45,7 +45,7 @@ def _strings(value: Any) -> list[str]:
 
 def _url_secrets(text: str) -> list[str]:
     found = []
-    for match in _URL_USERINFO.finditer(text):
+    for match in URL_USERINFO.finditer(text):
         userinfo = match.group(0)[:-1]
         found += [userinfo, *userinfo.split(":", 1)[1:]]  # "user:pass" and "pass"
     return found
@@ -76,7 +76,7 @@ def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, MASK)
-        return _URL_USERINFO.sub(MASK + "@", value)
+        return redact_url(value)
     if isinstance(value, Mapping):
         return {k: (MASK if isinstance(v, str) and v and _secret_name(k)
                     else redact(v, secrets)) for k, v in value.items()}
