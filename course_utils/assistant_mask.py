@@ -24,17 +24,27 @@ it is part of the generation prompt ``<|im_start|>assistant\\n``, so the model n
 it) and the ``\\n`` after ``<|im_end|>`` (generation stops at ``<|im_end|>``, so it is never
 produced). Both are harmless for the model but make TRL's labels differ from `build_labels` on every
 conversation; `mask_differences` lists them, and `with_generation_markers` avoids them.
+
+`real_chat_template("smollm2" | "qwen2_5")` returns those two models' real templates, shipped as
+course data (course_utils/data/chat_templates, sources and licences in its README) so that a
+notebook can show all this without a download.
 """
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from typing import Any, Optional, Sequence
 
-from ._validate import require_str
+from ._validate import InputError, require_str
 from .formats import IGNORE_INDEX, build_labels, token_strings
 
-__all__ = ["mask_differences", "supports_assistant_masking", "with_generation_markers"]
+__all__ = ["REAL_CHAT_TEMPLATES", "mask_differences", "real_chat_template",
+           "supports_assistant_masking", "with_generation_markers"]
+
+# name -> the model whose tokenizer holds that template (files in course_utils/data/chat_templates)
+REAL_CHAT_TEMPLATES = {"smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                       "qwen2_5": "Qwen/Qwen2.5-7B-Instruct"}
 
 _GENERATION = re.compile(r"\{%[-+]?\s*generation\s*[-+]?%\}")
 _END_GENERATION = re.compile(r"\{%[-+]?\s*endgeneration\s*[-+]?%\}")
@@ -45,6 +55,16 @@ _CONTENT_TERM = re.compile(r"""^\s*(\w+)\s*(?:\[\s*(['"])content\2\s*\]|\.conten
 _OTHER_ROLE_ONLY = re.compile(r"""^\(?\s*\w+\s*(?:\[\s*['"]role['"]\s*\]|\.role)"""
                               r"""\s*==\s*['"](\w+)['"]\s*\)?$""")
 _KEYWORD = re.compile(r"\b(if|else|and|or|not|in|is)\b")
+
+
+def real_chat_template(name: str) -> str:
+    """A real model's chat template shipped with the course, by name (see REAL_CHAT_TEMPLATES)."""
+    key = require_str(name, "name", fn="real_chat_template")
+    if key not in REAL_CHAT_TEMPLATES:
+        raise InputError(f"real_chat_template(): name is {key!r}; use one of "
+                         f"{', '.join(sorted(REAL_CHAT_TEMPLATES))}.")
+    path = resources.files("course_utils").joinpath(f"data/chat_templates/{key}.jinja")
+    return path.read_bytes().decode("utf-8")  # byte for byte: no newline translation
 
 
 def supports_assistant_masking(template: str) -> bool:

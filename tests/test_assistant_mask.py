@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course_utils import formats as F
-from course_utils.assistant_mask import (mask_differences, supports_assistant_masking,
+from course_utils.assistant_mask import (REAL_CHAT_TEMPLATES, mask_differences,
+                                         real_chat_template, supports_assistant_masking,
                                          with_generation_markers)
 from course_utils.tiny import CHATML_TEMPLATE, ensure_tiny_model
 
@@ -98,6 +99,21 @@ CONVERSATIONS = [
 
 def conversations_for(name):
     return [c for c in CONVERSATIONS if not (name in NO_SYSTEM and c[0]["role"] == "system")]
+
+
+# --- the templates shipped as course data ---------------------------------------------------------
+
+def test_shipped_templates_are_the_test_data_byte_for_byte():
+    """Notebook 06 uses the copies in course_utils/data/chat_templates: the same bytes as here."""
+    assert sorted(REAL_CHAT_TEMPLATES) == ["qwen2_5", "smollm2"]
+    for name in REAL_CHAT_TEMPLATES:
+        assert real_chat_template(name).encode("utf-8") == (DATA / f"{name}.jinja").read_bytes()
+    shipped = Path(F.__file__).parent / "data" / "chat_templates"
+    assert sorted(p.name for p in shipped.glob("*.jinja")) == ["qwen2_5.jinja", "smollm2.jinja"]
+    readme = (shipped / "README.md").read_text(encoding="utf-8")
+    assert "Apache-2.0" in readme and all(m in readme for m in REAL_CHAT_TEMPLATES.values())
+    with pytest.raises(ValueError, match="use one of qwen2_5, smollm2"):
+        real_chat_template("llama3")
 
 
 # --- the two functions ---------------------------------------------------------------------------

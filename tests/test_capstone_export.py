@@ -125,6 +125,50 @@ def test_the_distiset_config_and_the_card_hold_no_secret_and_link_real_images(tm
     assert images and all((out / image).is_file() for image in images), images
 
 
+def test_the_card_says_whether_there_is_a_system_message_and_how_to_train_assistant_only(
+        tmp_path):
+    """A real export's card states the system-message handling, quoting what SmolLM2's and
+    Qwen2.5's real templates insert without one, and that assistant-only loss with TRL needs
+    generation markers (`with_generation_markers`)."""
+    from course_utils.assistant_mask import real_chat_template
+    from course_utils.formats import SMOLLM2_DEFAULT_SYSTEM
+
+    out = tmp_path / "out"
+    capstone.build_dataset(_cfg(tmp_path, name="capstone-card"), out)
+    records = read_jsonl(out / "train.jsonl")
+    assert records and not [r for r in records if r["messages"][0]["role"] == "system"]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    head, notes = card.split("## Training on it", 1)
+    assert "read *Training on it* below" in head and "ready for TRL" not in card
+    assert "**System message: none.**" in notes and "`output.system_prompt" in notes
+    for name, default in (("smollm2", SMOLLM2_DEFAULT_SYSTEM),
+                          ("qwen2_5", EXPORT.QWEN2_5_DEFAULT_SYSTEM)):
+        assert default in real_chat_template(name) and f'"{default}"' in notes, name
+    assert "assistant_only_loss=True" in notes and "{% generation %}" in notes
+    assert "with_generation_markers(tokenizer.chat_template)" in notes
+
+    # output.system_prompt set: every conversation carries it, and the card says so
+    tutor = "You are a careful tutor."
+    out2 = tmp_path / "out2"
+    capstone.build_dataset(_cfg(tmp_path, name="capstone-card", **{"output.system_prompt": tutor}),
+                           out2)
+    records = read_jsonl(out2 / "train.jsonl")
+    assert records and all(r["messages"][0] == {"role": "system", "content": tutor}
+                           for r in records)
+    notes = (out2 / "README.md").read_text(encoding="utf-8").split("## Training on it", 1)[1]
+    assert "**System message: yes.**" in notes and f'the same one in all: "{tutor}"' in notes
+    assert SMOLLM2_DEFAULT_SYSTEM not in notes
+
+    # some with, some without: counted
+    rows = _rows(4)
+    rows[0]["messages"] = [{"role": "system", "content": tutor}, *rows[0]["messages"]]
+    lean = _cfg(tmp_path, **{"output.distiset": False})
+    capstone.export(rows, lean, tmp_path / "out3", [])
+    notes = (tmp_path / "out3" / "README.md").read_text(encoding="utf-8")
+    assert "**System message: in 1 of 4 conversations.**" in notes
+    assert SMOLLM2_DEFAULT_SYSTEM in notes
+
+
 def test_an_edited_manifest_never_leads_outside_the_folder(tmp_path):
     out = tmp_path / "out"
     cfg = _cfg(tmp_path, **{"output.card": False, "output.distiset": False})
