@@ -287,8 +287,9 @@ def server_llm(model: str, base_url: str, *, api_key_env: Optional[str] = None,
                generation_kwargs: Optional[Mapping] = None, tokenizer: Optional[str] = None):
     """An OpenAI-compatible server's model as a distilabel LLM (picklable; `load()` opens the client).
 
-    `tokenizer` (a hub id or local folder; default: `model` when it is a local folder) gives the
-    chat template for Magpie prompts (`magpie_llm`).
+    `tokenizer` (a hub id or local folder; default: `model` when it is a hub id or a local folder)
+    gives the chat template for Magpie prompts (`magpie_llm`). Ollama and LM Studio names of
+    SmolLM2 and Qwen2.5 models (`qwen2.5:1.5b`) use the real template the course ships.
     """
     from .openai_llm import ServerLLM  # needs distilabel: imported only when asked for
 
@@ -504,7 +505,8 @@ def magpie_llm(llm: Any, pre_query_template: Any = None, **generation_kwargs: An
     """A copy of `llm` for Magpie: transformers models get correct prompts (build_magpie_prompt).
 
     An OpenAI-compatible server (`ServerLLM`) gets the same prompts, rendered with the served
-    model's tokenizer (`llm.tokenizer`) and sent to its completions endpoint.
+    model's tokenizer (`llm.tokenizer`, the hub id it serves, or the shipped template of a SmolLM2
+    or Qwen2.5 model served by Ollama / LM Studio) and sent to its completions endpoint.
     The offline teacher renders no template; its copy answers a repeated prompt with a new draw
     each time, as a sampling model does (`teacher.sampling.SamplingOfflineTeacher`).
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,7 +28,9 @@ from pydantic import Field, PositiveInt, PrivateAttr
 
 from .generation import token_cap
 from ._quiet import quiet_distilabel
+from .assistant_mask import real_chat_template
 from .chat_templates import build_magpie_prompt, resolve_pre_query_template
+from .tiny import ensure_tiny_model
 
 quiet_distilabel()
 
@@ -36,6 +39,30 @@ from distilabel.models.mixins.magpie import MagpieChatTemplateMixin  # noqa: E40
 
 _ACCEPTED = (frozenset(inspect.signature(OpenAILLM.agenerate).parameters)
              - {"self", "input", "num_generations"})
+
+
+# Ollama and LM Studio name models their own way ("qwen2.5:1.5b", "smollm2-360m-instruct"); every
+# size of a family shares one chat template, and the course ships the real ones of these two.
+_SERVED_FAMILIES = ((re.compile(r"smollm2", re.I), "smollm2"),
+                    (re.compile(r"qwen2\.?5", re.I), "qwen2_5"))
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def served_family(model: str) -> Optional[str]:
+    """The shipped chat template ('smollm2', 'qwen2_5') a served model's name points to, or None."""
+    for pattern, family in _SERVED_FAMILIES:
+        if pattern.search(str(model)):
+            return family
+    return None
+
+
+def _template_renderer(family: str):
+    """A tokenizer that renders `family`'s real chat template (the tiny local vocabulary: text only)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_model())
+    tokenizer.chat_template = real_chat_template(family)
+    return tokenizer
 
 
 def _merge(outputs: list[dict]) -> dict:
@@ -75,10 +102,12 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
         return copy
 
     def tokenizer_source(self) -> Optional[str]:
-        """Where the Magpie chat template comes from: `tokenizer`, else a local model folder."""
+        """Where the Magpie chat template comes from: `tokenizer`, a local folder or a hub id."""
         if self.tokenizer:
             return self.tokenizer
-        return self.model if Path(self.model).expanduser().is_dir() else None
+        if Path(self.model).expanduser().is_dir() or _HUB_ID.match(self.model):
+            return self.model  # vLLM, TGI and `transformers serve` name models by hub id or folder
+        return None
 
     def chat_tokenizer(self):
         """The served model's tokenizer (loaded once), or a ValueError that names the fix."""
@@ -87,17 +116,22 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
             fix = ("set llm.tokenizer to the hub id or local folder of the model the server runs "
                    "(e.g. 'HuggingFaceTB/SmolLM2-360M-Instruct'): its chat template renders the "
                    "prompt")
-            if source is None:
+            family = served_family(self.model) if not self.tokenizer else None
+            if source is None and family is None:
                 raise ValueError(f"ServerLLM cannot do Magpie with {self.model!r}: the server "
                                  f"renders chat templates itself, so the course needs the model's "
                                  f"tokenizer: {fix}.")
             from transformers import AutoTokenizer
 
             try:
+                if source is None:
+                    raise OSError("no tokenizer named")
                 tokenizer = AutoTokenizer.from_pretrained(source)
             except (OSError, ValueError) as e:
-                raise ValueError(f"ServerLLM cannot load the tokenizer {source!r} for Magpie "
-                                 f"prompts ({type(e).__name__}): {fix}.") from None
+                if family is None:
+                    raise ValueError(f"ServerLLM cannot load the tokenizer {source!r} for Magpie "
+                                     f"prompts ({type(e).__name__}): {fix}.") from None
+                tokenizer = _template_renderer(family)  # Ollama / LM Studio: the shipped template
             if not getattr(tokenizer, "chat_template", None):
                 raise ValueError(f"The tokenizer {source!r} has no chat template: {fix}.")
             self._chat_tokenizer = tokenizer
