@@ -9,8 +9,10 @@ chat-completions API, so one class reaches all of them. What it adds to distilab
 - `num_generations` answers even from servers that ignore the API's `n` (`transformers serve`):
   the missing samples are asked for one request at a time;
 - Magpie (notebook 04): a user turn is rendered with the served model's chat template
-  (`build_magpie_prompt`, the tokenizer named by `tokenizer`) and sent as a raw prompt to the
-  completions endpoint; assistant turns stay chat completions.
+  (`build_magpie_prompt`, the tokenizer named by `tokenizer`, the hub id served, or the real template
+  the course ships for SmolLM2 and Qwen2.5 under Ollama / LM Studio names) and sent as a raw prompt to
+  the completions endpoint; assistant turns stay chat completions. Ollama templates that endpoint
+  too, so Magpie refuses it with a message instead of producing answers as user turns.
 
 This module imports distilabel at its top (the class subclasses it): `course_utils.models`
 imports it only when a server backend is asked for.
@@ -56,6 +58,18 @@ def served_family(model: str) -> Optional[str]:
     return None
 
 
+def is_ollama(base_url: str, timeout: float = 2.0) -> bool:
+    """Whether `base_url` is an Ollama server (it answers GET /api/version, on the same host)."""
+    import requests
+
+    root = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
+    try:
+        answer = requests.get(f"{root}/api/version", timeout=timeout)
+        return answer.status_code == 200 and "version" in answer.json()
+    except (requests.RequestException, ValueError, TypeError):
+        return False
+
+
 def _template_renderer(family: str):
     """A tokenizer that renders `family`'s real chat template (the tiny local vocabulary: text only)."""
     from transformers import AutoTokenizer
@@ -89,6 +103,7 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
     magpie_pre_query_template: Optional[str] = "qwen2"
 
     _chat_tokenizer: Any = PrivateAttr(default=None)
+    _raw_completions_checked: bool = PrivateAttr(default=False)
 
     def _accepted(self, kwargs: dict) -> dict:
         return {k: v for k, v in kwargs.items() if k in _ACCEPTED}
@@ -137,8 +152,22 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
             self._chat_tokenizer = tokenizer
         return self._chat_tokenizer
 
+    def check_raw_completions(self) -> None:
+        """Raise a ValueError naming the fix when the server templates /v1/completions (Ollama)."""
+        if self._raw_completions_checked:
+            return
+        if is_ollama(str(self.base_url)):
+            raise ValueError(
+                "Magpie needs a raw text completion, but Ollama's /v1/completions wraps the prompt in "
+                "the model's chat template again (ollama/ollama#5544), so the model would answer "
+                "instead of writing a user turn. For notebook 04 use LM Studio, llama.cpp's "
+                "llama-server, vLLM or `transformers serve` (their /v1/completions is raw), or "
+                "COURSE_BACKEND=transformers.")
+        self._raw_completions_checked = True
+
     def magpie_prompt(self, messages: list) -> str:
         """The raw prompt that makes the served model write the next user turn."""
+        self.check_raw_completions()
         template = resolve_pre_query_template(self.magpie_pre_query_template)
         return build_magpie_prompt(self.chat_tokenizer(), messages, template)  # the template's own default system prompt too
 

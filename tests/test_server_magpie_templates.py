@@ -48,3 +48,38 @@ def test_an_unknown_served_model_still_names_the_fix():
     llm = ServerLLM(model="llama3.2:1b", base_url="http://127.0.0.1:9/v1", api_key="x")
     with pytest.raises(ValueError, match="set llm.tokenizer"):
         llm.magpie_prompt([])
+
+
+def _serve(handler_body):
+    """A one-route HTTP server on 127.0.0.1 answering GET /api/version with `handler_body`."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            found = self.path == "/api/version" and handler_body is not None
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write((handler_body if found else "{}").encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("body, refused", [('{"version": "0.12.3"}', True), (None, False)])
+def test_magpie_refuses_ollama_whose_completions_endpoint_is_not_raw(body, refused):
+    server = _serve(body)
+    try:
+        llm = ServerLLM(model="qwen2.5:1.5b", base_url=f"http://127.0.0.1:{server.server_port}/v1", api_key="x")
+        if refused:
+            with pytest.raises(ValueError, match="Ollama's /v1/completions wraps the prompt"):
+                llm.magpie_prompt([SYSTEM])
+        else:
+            assert llm.magpie_prompt([SYSTEM]).endswith("<|im_start|>user\n")
+    finally:
+        server.shutdown()
