@@ -7,7 +7,14 @@ each:
    plain dicts `{"kind": ..., **params}` checked by code (`check`), described in English
    (`describe_constraint`) and found in instructions (`parse_constraints`); a registry
    (`CONSTRAINT_KINDS`, `register_constraint`) makes adding a kind writing one function.
-   `accuracy.py`: `if_rate`, IFEval's prompt/instruction-level strict/loose accuracy.
+   `accuracy.py`: `if_rate`, prompt/instruction-level strict/loose accuracy in IFEval's
+   manner, but with the course's own checkers, whose rules deliberately differ from IFEval's
+   (whole-word keywords, paragraphs split on blank lines, a line break ends a sentence,
+   scripts without spaces), so its numbers are not comparable with published IFEval scores.
+   `ifeval/`: IFEval itself, its 25 instruction kinds with the paper's definitions
+   (`ifeval_check`, `ifeval_scores`), the 541 real prompts with GPT-4's responses
+   (`load_ifeval`) and the paper's table (`IFEVAL_PAPER_SCORES`): use it to compare with
+   published numbers.
    `language.py`: `detect_language` and `response_language` (is the answer in the language
    asked for?), offline, by script and function words; registered as "response_language".
 2. `complexity.py`: complexity of an instruction from surface cues, and its root verb and
@@ -45,6 +52,14 @@ from .diversity import (
     mean_embedding_cosine,
     mean_pairwise_rouge_l,
 )
+from .ifeval import (
+    IFEVAL_KINDS,
+    IFEVAL_PAPER_SCORES,
+    ifeval_available,
+    ifeval_check,
+    ifeval_scores,
+    load_ifeval,
+)
 from .judge import JUDGE_PROMPT_V1, judge_prompt, parse_judge
 from .language import LANGUAGES, detect_language, response_language
 from .plots import plot_complexity, plot_verb_sunburst
@@ -55,6 +70,8 @@ __all__ = [
     "COSINE_THRESHOLD",
     "DISTINCT2_FLOOR",
     "DISTINCT_BATCH",
+    "IFEVAL_KINDS",
+    "IFEVAL_PAPER_SCORES",
     "JUDGE_PROMPT_V1",
     "LANGUAGES",
     "RELATIONS",
@@ -69,7 +86,11 @@ __all__ = [
     "detect_language",
     "distinct_n",
     "if_rate",
+    "ifeval_available",
+    "ifeval_check",
+    "ifeval_scores",
     "judge_prompt",
+    "load_ifeval",
     "loose_variants",
     "mean_embedding_cosine",
     "mean_pairwise_rouge_l",

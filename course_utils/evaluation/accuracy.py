@@ -1,4 +1,4 @@
-"""IFEval-style instruction-following accuracy over rows that carry constraint dicts."""
+"""IFEval-style accuracy with the course's own rules (IFEval's definitions: ifeval_scores)."""
 
 from __future__ import annotations
 
