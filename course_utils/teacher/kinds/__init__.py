@@ -6,3 +6,4 @@ write a module with a `detect(req) -> bool` and a `respond(req) -> str` joined b
 """
 
 from . import chat, cot, evol, judge, json_list, magpie, self_instruct  # noqa: F401
+from . import japanese  # noqa: F401  (Japanese requests: task lists, Magpie turns, answers)
