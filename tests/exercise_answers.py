@@ -254,3 +254,38 @@ def my_budget(plan, price_in_per_m, price_out_per_m):
     return sum(estimate_cost(s["items"], s["tokens_in"], s["tokens_out"], price_in_per_m,
                              price_out_per_m) for s in plan.values())
 
+
+
+def verifiable_pairs(scored):
+    from course_utils.preference import build_pairs
+
+    return build_pairs(scored, prefer=("verifiable",))[0]
+
+
+def my_agreement(pairs, margin_v=0.25, margin_j=1.0):
+    both = agree = 0
+    for p in pairs:
+        c, r = p["chosen_scores"], p["rejected_scores"]
+        if None in (c["verifiable"], r["verifiable"], c["judge"], r["judge"]):
+            continue
+        gv, gj = c["verifiable"] - r["verifiable"], c["judge"] - r["judge"]
+        if abs(gv) >= margin_v and abs(gj) >= margin_j:
+            both += 1
+            agree += (gv > 0) == (gj > 0)
+    return {"both_separate": both, "agree": agree}
+
+
+def length_slope(rows):
+    points = [(s["length"], s["judge"]) for r in rows for s in r["scores"]
+              if s["judge"] is not None]
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var if var else 0.0
+
+
+def length_controlled(rows, slope=None):
+    slope = length_slope(rows) if slope is None else slope
+    return [{**r, "scores": [{**s, "judge": None if s["judge"] is None
+                              else s["judge"] - slope * s["length"]} for s in r["scores"]]}
+            for r in rows]

@@ -2,11 +2,12 @@
 
 A budget below what the prompt asks for cuts every answer on a real model (the offline teacher
 hardly notices), so a lesson that works offline can invert on Colab. This test reads each lesson
-notebook's code cells (01-09, plus `course_utils/data/capstone.yaml` for 09) and finds every
+notebook's code cells (01-10, plus `course_utils/data/capstone.yaml` for 09) and finds every
 budget:
 
 - an explicit `max_new_tokens=...` (a literal, a notebook constant, or a course constant), a
-  `{"max_new_tokens": ...}` dict, or the capstone's `"generation.max_new_tokens"`;
+  `{"max_new_tokens": ...}` dict, or the capstone's `"generation.max_new_tokens"`; also
+  `judge_tokens=...`, the judge's budget of `preference.score_responses`;
 - the default `max_new_tokens` of a course function that has one (`evolve` ->
   `evol.MAX_NEW_TOKENS`);
 - a generation that passes no budget at all: it gets the backend default, the 256 tokens of
@@ -21,7 +22,10 @@ Self-Instruct list that rambles on past 150 words, are what a budget is there to
 prompt asks for), and raised to the book's exemplars where the book gives one (BOOK_TOKENS).
 Tokens are counted with `teacher.approx_tokens` (words and punctuation marks): the unit the
 offline teacher caps by, and close to a 49k-token BPE such as SmolLM2's on English. The tiny
-course tokenizer (512 tokens) splits words into pieces and counts about twice as many.
+course tokenizer (512 tokens) splits words into pieces and counts about twice as many. Japanese
+outputs (the `ja_*` kinds of notebook 09) are counted in UTF-8 bytes instead: `approx_tokens`
+counts a whole Japanese sentence as one word, and a byte-level BPE needs at most one token per
+byte (3 per character; the tiny course tokenizer needs exactly that).
 
 `BUDGETS` says which kind each budget of each notebook is for: a new budget (or a generation
 without one) fails here until it is listed, and a listed one that is gone fails too, so the
@@ -51,7 +55,9 @@ if str(ROOT) not in sys.path:  # `python tests/test_budgets.py` prints the table
 from course_utils.teacher import approx_tokens  # noqa: E402
 
 NEED_FACTOR = 2
-LESSONS = sorted((ROOT / "notebooks").glob("0[1-9]_*.ipynb"))
+LESSONS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if p.name[:2] != "00")
+# Keyword arguments that carry a generation budget (`judge_tokens`: preference.score_responses).
+BUDGET_ARGS = ("max_new_tokens", "judge_tokens")
 CAPSTONE_YAML = ROOT / "course_utils" / "data" / "capstone.yaml"
 DEFAULT = "<default>"  # a generation that passes no budget: the backend's default applies
 # The book's worked chain-of-thought example is 174 tokens (issue 11), longer than any the
@@ -59,6 +65,7 @@ DEFAULT = "<default>"  # a generation that passes no budget: the backend's defau
 BOOK_TOKENS = {"cot": 174}
 _MAGPIE = ("magpie_query", "magpie_response", "grid_instruction")
 _CAPSTONE = ("response", "cot", "dialogue", "judge")
+_JAPANESE = ("ja_task_list", "ja_response", "ja_magpie")  # counted in UTF-8 bytes (see above)
 
 # Which kind of output each budget of each lesson generates. Keys: a constant's name (as written
 # in the notebook, or `module.NAME`), a literal's value as text, "generation.max_new_tokens"
@@ -84,7 +91,12 @@ BUDGETS: dict[str, dict[str, tuple[str, ...]]] = {
     # The capstone's one budget answers rows (instructions, CoT problems, dialogue) and, with
     # quality.method "judge", judges them; its Self-Instruct and Evol-Instruct stages pass the
     # course's own budgets (self_instruct.TASK_LIST_TOKENS, evol.MAX_NEW_TOKENS).
-    "09_end_to_end_pipeline": {"capstone.yaml": _CAPSTONE},
+    "09_end_to_end_pipeline": {"capstone.yaml": _CAPSTONE,
+                               # §9, the Japanese path: its task lists, answers and Magpie turns
+                               "JA_TASK_LIST_TOKENS": ("ja_task_list",),
+                               "JA_RESPONSE_TOKENS": ("ja_response", "ja_magpie")},
+    # k candidate answers per preference instruction, and the judge's verdict on each of them
+    "10_preference_data": {"RESPONSE_TOKENS": ("candidate",), "JUDGE_TOKENS": ("preference_judge",)},
 }
 
 # The budgets the course's modules define (a lesson imports them, a loop uses them as its
@@ -97,6 +109,7 @@ COURSE_BUDGETS: dict[str, tuple[str, ...]] = {
     "self_instruct.QUERY_LIST_TOKENS": ("query_list",),
     "self_instruct.GRID_INSTRUCTION_TOKENS": ("grid_instruction",),
     "evol.MAX_NEW_TOKENS": ("evol_rewrite",),
+    "scoring.JUDGE_TOKENS": ("preference_judge",),
 }
 
 # distilabel tasks, whose llm=... generates with its own budget.
@@ -259,6 +272,61 @@ def _magpie() -> tuple[dict, ...]:
     return tuple(m for row in out for m in row["conversation"] or [] if m["content"])
 
 
+# Notebook 09's Japanese path (§9): its seed tasks, its prompt, its constraints and system prompts.
+_JA_SEEDS = ["味噌汁の作り方を初心者向けに説明してください。", "京都で雨の日に楽しめる観光地を教えてください。",
+             "家計簿を長く続けるコツを教えてください。", "平均と中央値の違いを、例を使って説明してください。",
+             "Pythonのエラーメッセージの読み方を教えてください。", "一人暮らしの自炊で食費を抑える方法を教えてください。"]
+_JA_PHRASES = ["「ポイント」という言葉を必ず使ってください。", "「大切」という言葉は使わないでください。",
+               "80字未満で答えてください。", "ちょうど3文で答えてください。", ""]
+_JA_SYSTEM = ["あなたは料理の先生です。家庭料理について、初心者の質問にやさしく日本語で答えます。",
+              "あなたは旅行プランナーです。日本国内の旅行の計画について、日本語で具体的に答えます。"]
+
+
+def _ja_task_prompt(examples: list[str], n: int = 6) -> str:
+    lines = ["あなたは日本語の指示データを作るアシスタントです。",
+             f"次の例のような、日本語のユーザーの依頼を新しく{n}個書いてください。",
+             "1行に1つ、番号を付けて書いてください。例と同じ依頼は書かないでください。", "", "例:"]
+    return "\n".join(lines + [f"{k}. {t}" for k, t in enumerate(examples, start=1)])
+
+
+@functools.lru_cache(maxsize=1)
+def _ja_task_lists() -> tuple[str, ...]:
+    rng = random.Random(0)
+    prompts = [_user(_ja_task_prompt(rng.sample(_JA_SEEDS, 3))) for _ in range(12)]
+    return tuple(_texts(prompts, 3, temperature=1.0) + _texts(prompts, 1, temperature=0.0))
+
+
+def _ja_responses() -> list[str]:
+    tasks = [line.split(". ", 1)[-1] for text in _ja_task_lists() for line in text.splitlines()]
+    return _texts([_user(t + phrase) for t in _JA_SEEDS + tasks[:60] for phrase in _JA_PHRASES])
+
+
+def _ja_magpie() -> list[str]:
+    from course_utils.magpie import generate_magpie
+
+    rows = [{"system_prompt": s} for s in _JA_SYSTEM for _ in range(10)]
+    out = generate_magpie(_teacher(), rows, n_turns=2)
+    return [m["content"] for row in out for m in row["conversation"] or [] if m["content"]]
+
+
+@functools.lru_cache(maxsize=1)
+def _candidates() -> tuple[tuple[str, str], ...]:
+    """Notebook 10's candidates: (instruction, answer), 8 per preference instruction."""
+    from course_utils.preference import load_preference_instructions, sample_responses
+
+    rows, _ = sample_responses(_teacher(), load_preference_instructions(), k=8,
+                               max_new_tokens=100_000)
+    return tuple((r["instruction"], t) for r in rows for t in r["responses"] if t)
+
+
+def _preference_judge() -> list[str]:
+    from course_utils.evaluation.judge import judge_prompt
+    from course_utils.preference import JUDGE_SYSTEM
+
+    return _texts([[{"role": "system", "content": JUDGE_SYSTEM}, *_user(judge_prompt(i, a))]
+                   for i, a in _candidates()])
+
+
 KINDS: dict[str, Callable[[], list[str]]] = {
     "cot": _cot,
     "dialogue": _dialogue,
@@ -272,15 +340,24 @@ KINDS: dict[str, Callable[[], list[str]]] = {
     "evol_rewrite": _evol_rewrite,
     "magpie_query": lambda: [m["content"] for m in _magpie() if m["role"] == "user"],
     "magpie_response": lambda: [m["content"] for m in _magpie() if m["role"] == "assistant"],
+    "ja_task_list": lambda: list(_ja_task_lists()),
+    "ja_response": _ja_responses,
+    "ja_magpie": _ja_magpie,
+    "candidate": lambda: [a for _, a in _candidates()],
+    "preference_judge": _preference_judge,
 }
 
 
 @functools.lru_cache(maxsize=None)
 def longest(kind: str) -> int:
-    """The longest output of `kind`, in tokens: the offline teacher's, or the book's if longer."""
+    """The longest output of `kind`, in tokens: the offline teacher's, or the book's if longer.
+
+    Japanese kinds count UTF-8 bytes: the most tokens a byte-level BPE can need.
+    """
     texts = KINDS[kind]()
     assert len(texts) >= 5, f"too few exemplars of {kind!r} to measure ({len(texts)})"
-    return max(max(approx_tokens(t) for t in texts), BOOK_TOKENS.get(kind, 0))
+    count = (lambda t: len(t.encode("utf-8"))) if kind in _JAPANESE else approx_tokens
+    return max(max(count(t) for t in texts), BOOK_TOKENS.get(kind, 0))
 
 
 def need(kinds: tuple[str, ...]) -> int:
@@ -320,7 +397,7 @@ def _key(node: ast.AST) -> str:
 
 def _passes(call: ast.Call) -> bool:
     """The call passes a budget: max_new_tokens=..., or **kw (its dict literal is scanned too)."""
-    return any(k.arg in ("max_new_tokens", None) for k in call.keywords)
+    return any(k.arg in (*BUDGET_ARGS, None) for k in call.keywords)
 
 
 def _short(call: ast.Call) -> str:
@@ -399,7 +476,7 @@ class _Scan:
 
     def _call(self, call: ast.Call, demo: bool) -> None:
         for kw in call.keywords:
-            if kw.arg == "max_new_tokens":
+            if kw.arg in BUDGET_ARGS:
                 self.budgets[_key(kw.value)] = self._value(kw.value)
         if demo:
             return
@@ -545,13 +622,14 @@ def test_the_scanner_finds_every_form_of_budget():
         "TextGeneration(llm=get_llm(seed=0, max_new_tokens=ANSWER))\nx = evol.MAX_NEW_TOKENS + 0",
         "llm.generate_outputs(p)\nEvolInstruct(llm=llm)\n"
         "TextGeneration(llm=with_budget(llm, **GEN))",
-        "evolve(short, xs, max_new_tokens=9)",  # passed: the function's default does not apply
+        "evolve(short, xs, max_new_tokens=9)\n"  # passed: the function's default does not apply
+        "score_responses(rows, llm, judge_tokens=33)",  # the preference judge's budget
         "try:\n    Magpie(llm=llm)\nexcept ValueError as e:\n    print(e)\n"  # error demos
         "bad = {'zero rounds': lambda: evolve(llm, [], rounds=0)}",
     )]
     scan = _Scan(cells)
     constants = _course_token_constants()
-    assert scan.budgets == {"COT_TOKENS": 384, "64": 64, "24": 24, "7": 7, "9": 9,
+    assert scan.budgets == {"COT_TOKENS": 384, "64": 64, "24": 24, "7": 7, "9": 9, "33": 33,
                             "evol.MAX_NEW_TOKENS": constants["evol.MAX_NEW_TOKENS"],
                             "ANSWER": constants["prompts.RESPONSE_TOKENS"],
                             "generation.max_new_tokens": 128}

@@ -23,6 +23,7 @@ from course_utils.checks import (
     check_postscript_kind, check_problem_family, check_repair, check_sharegpt_converter,
     check_threshold, check_tuned_rules, check_turn_filter, check_v3_prompt,
     check_verification_effect)
+from course_utils.checks import check_agreement, check_length_control, check_verifiable_pairs
 from course_utils import evaluation as ev
 from course_utils.parsing import ParseResult
 from course_utils.prompts import FINANCE_V1, FINANCE_V3
@@ -32,6 +33,7 @@ from exercise_answers import (
     generate_discount, kept_fractions, levels, llama3_magpie_prompt, make_dataset, my_budget,
     no_definitions, parse_q_lines, rejection_curve, repair, sharegpt_to_messages, solve_discount,
     worst_false_positive)
+from exercise_answers import length_controlled, my_agreement, verifiable_pairs
 
 
 class Verdict:
@@ -664,3 +666,62 @@ def test_09_3_budget(v):
                                      for s in plan.values()))  # no output tokens
     v.no(check_budget, lambda plan, pi, po: my_budget(dict(list(plan.items())[:1]), pi, po))
     v.no(check_budget, lambda plan, pi, po: f"${my_budget(plan, pi, po):.2f}")
+
+
+# --- 10 preference data -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pref_scored():
+    return list(checks.preference.scored_sets()["seed 0"])
+
+
+def test_10_1_verifiable_pairs(v, pref_scored):
+    from course_utils.preference import build_pairs
+
+    pairs = verifiable_pairs(pref_scored)
+    assert pairs and {p["decided_by"] for p in pairs} == {"verifiable"}
+    v.ok(check_verifiable_pairs, pairs, pref_scored)
+    assert "judge" in v.no(check_verifiable_pairs, build_pairs(pref_scored)[0], pref_scored)
+    swapped = [{**p, "chosen": p["rejected"], "rejected": p["chosen"]} for p in pairs]
+    assert "swapped" in v.no(check_verifiable_pairs, swapped, pref_scored)
+    stricter = build_pairs(pref_scored, prefer=("verifiable",), margin={"verifiable": 0.75})[0]
+    assert len(stricter) < len(pairs)
+    v.no(check_verifiable_pairs, stricter, pref_scored)  # another margin
+    v.no(check_verifiable_pairs, pairs[:-1], pref_scored)  # one pair lost
+    v.no(check_verifiable_pairs, build_pairs(pref_scored, prefer=("verifiable",)), pref_scored)
+    v.no(check_verifiable_pairs, pairs, None)  # the scored rows not passed
+
+
+def test_10_2_agreement(v):
+    v.ok(check_agreement, my_agreement)
+
+    def no_margins(pairs):  # every pair with both scores counts
+        return my_agreement(pairs, 1e-9, 1e-9)
+
+    def decided_only(pairs):  # only the pairs the checks decided
+        return my_agreement([p for p in pairs if p["decided_by"] == "verifiable"])
+
+    def ties_agree(pairs):  # a judge tie counted as agreement
+        out = my_agreement(pairs, 0.25, 0.0)
+        return out
+
+    def rate_only(pairs):
+        out = my_agreement(pairs)
+        return {"rate": out["agree"] / out["both_separate"] if out["both_separate"] else None}
+
+    for wrong in (no_margins, decided_only, ties_agree, rate_only):
+        v.no(check_agreement, wrong)
+    v.no(check_agreement, my_agreement({}))  # called, not passed
+
+
+def test_10_3_length_control(v):
+    v.ok(check_length_control, length_controlled)
+    assert "still wins" in v.no(check_length_control, lambda rows: rows)  # no correction
+    assert "agrees" in v.no(check_length_control, lambda rows: length_controlled(rows, 0.1))
+    silenced = lambda rows: [{**r, "scores": [{**s, "judge": 5.0 if s["judge"] is not None  # noqa: E731
+                                               else None} for s in r["scores"]]} for r in rows]
+    assert "silence" in v.no(check_length_control, silenced)
+    no_length = lambda rows: [{**r, "scores": [{**s, "length": 0} for s in r["scores"]]}  # noqa: E731
+                              for r in rows]
+    assert "facts" in v.no(check_length_control, no_length)
+    v.no(check_length_control, lambda rows: length_controlled(rows[1:]))  # a row lost

@@ -49,7 +49,7 @@ def test_strip_solution_gives_placeholders_and_skips_the_demo_lines(capsys):
 
 
 def test_there_are_exercise_notebooks():
-    assert len(EXERCISES) >= 9
+    assert len(EXERCISES) >= 10
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
@@ -126,12 +126,15 @@ STUB_CALLS = {
     "check_config_change": lambda f: (TODO, TODO),
     "check_filter_step": lambda f: (_stub_step(),),
     "check_budget": lambda f: (_stub,),
+    "check_verifiable_pairs": lambda f: (TODO, [{"instruction": "q", "responses": [], "scores": []}]),
+    "check_agreement": lambda f: (_stub,),
+    "check_length_control": lambda f: (_stub,),
 }
 
 
 def test_every_check_is_covered():
     names = {n for n in checks.__all__ if n.startswith("check_")}
-    assert names == set(STUB_CALLS) and len(names) == 27
+    assert names == set(STUB_CALLS) and len(names) == 30
     assert all(getattr(getattr(checks, n), "is_exercise_check", False) for n in names)
 
 

@@ -12,7 +12,7 @@ from course_utils.run_times import BUDGET_FILE, colab_time_table, load_budget
 from tools.count_generation import SETUPS, call_seconds, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("0[1-9]_*.ipynb"))
+LESSONS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if p.name[:2] != "00")
 
 
 def _call(prompts, gens, budget):

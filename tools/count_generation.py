@@ -1,7 +1,7 @@
 """Count what every lesson notebook asks a model for, and turn it into Colab minutes.
 
-Runs notebooks/01-09 on the tiny local transformers model (the Colab code path, with
-COURSE_BACKEND=transformers) with the call log on (`course_utils.call_log`), then writes
+Runs the lesson notebooks (01 onwards) on the tiny local transformers model (the Colab code
+path, with COURSE_BACKEND=transformers) with the call log on (`course_utils.call_log`), then writes
 `course_utils/data/generation_budget.json`: per notebook the generation calls, prompts,
 generations and token budget, and minutes for the setups in SETUPS. Notebook 00 and
 INSTRUCTORS.md print it with `course_utils.run_times.colab_time_table()`.
@@ -9,6 +9,9 @@ INSTRUCTORS.md print it with `course_utils.run_times.colab_time_table()`.
     python tools/count_generation.py                  # run the notebooks, write the JSON, print it
     python tools/count_generation.py --from-logs      # recompute from build/generation_calls/
     python tools/count_generation.py --only 02 05     # re-count some notebooks, keep the others
+
+With --only, a notebook not run keeps its log's numbers, or, without a log in
+build/generation_calls/, its previous row of the JSON as it was.
 
 The token budget is an upper bound: every generation is counted at its full max_new_tokens,
 whatever the model wrote; real models usually stop before it. The throughputs in SETUPS are
@@ -33,7 +36,7 @@ from course_utils.call_log import ENV_FILE, ENV_NOTEBOOK, read_calls  # noqa: E4
 from course_utils.run_times import BUDGET_FILE, colab_time_table  # noqa: E402
 
 LOG_DIR = ROOT / "build" / "generation_calls"
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("0[1-9]_*.ipynb"))
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if p.name[:2] != "00")
 CELL_TIMEOUT = 900
 
 # seconds(call) = ceil(prompts / prompts_in_flight) * max_new_tokens / rate, where
@@ -183,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             old = previous["notebooks"].get(path.stem, {})
             results[path.stem] = old.get("error", "") if old.get("status") == "failed" else ""
     results = dict(sorted(results.items()))
-    BUDGET_FILE.write_text(json.dumps(build_budget(results), indent=2) + "\n", encoding="utf-8")
+    document = build_budget(results)
+    for path in NOTEBOOKS:  # no run and no log (a fresh checkout): keep the previous row as it was
+        if path.stem not in results and path.stem in previous["notebooks"]:
+            document["notebooks"][path.stem] = previous["notebooks"][path.stem]
+    document["notebooks"] = dict(sorted(document["notebooks"].items()))
+    BUDGET_FILE.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     print(f"\nWrote {BUDGET_FILE.relative_to(ROOT)}\n")
     print(colab_time_table())
     return 0

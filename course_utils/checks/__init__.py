@@ -6,7 +6,8 @@ every check is re-exported here, so notebooks `from course_utils import checks` 
 `checks.check_...`; a topic's data (cases, thresholds) is `checks.<topic>.NAME`.
 """
 
-from . import capstone, cot, dedup, evaluation, evol, formats, magpie, prompting, self_instruct
+from . import (capstone, cot, dedup, evaluation, evol, formats, magpie, preference, prompting,
+               self_instruct)
 from .capstone import check_budget, check_config_change, check_filter_step
 from .common import Todo, exercise_check, report, todo, when_done
 from .cot import check_problem_family, check_repair, check_verification_effect
@@ -15,6 +16,7 @@ from .evaluation import check_levels, check_partial_collapse, check_postscript_k
 from .evol import check_broken_instruction, check_new_operator, check_tuned_rules
 from .formats import check_answer_only_labels, check_fixed_labels, check_sharegpt_converter
 from .magpie import check_domain_dataset, check_llama3_prompt, check_turn_filter
+from .preference import check_agreement, check_length_control, check_verifiable_pairs
 from .prompting import check_collapse_report, check_line_parser, check_v3_prompt
 from .self_instruct import check_added_filter, check_own_grid, check_paraphrase_threshold
 
@@ -38,7 +40,9 @@ __all__ = [
     "check_postscript_kind", "check_levels", "check_partial_collapse",
     # 09 capstone
     "check_config_change", "check_filter_step", "check_budget",
+    # 10 preference data
+    "check_verifiable_pairs", "check_agreement", "check_length_control",
     # the topic modules, for their data (cases, thresholds)
-    "capstone", "cot", "dedup", "evaluation", "evol", "formats", "magpie", "prompting",
-    "self_instruct",
+    "capstone", "cot", "dedup", "evaluation", "evol", "formats", "magpie", "preference",
+    "prompting", "self_instruct",
 ]
