@@ -5,7 +5,9 @@
                ─► filter (parsing, answer check, truncation, length, refusals)
                ─► quality (complexity + instruction-following checks, or the judge's score)
                ─► dedup (GlobalStep: exact + ROUGE-L, then embeddings)
-               ─► mix (GlobalStep: 10-20% plain dialogue) ─► export (Distiset, JSONL, card)
+               ─► mix (GlobalStep: 10-20% plain dialogue)
+               [─► preference (GlobalStep, optional, off by default: DPO pairs)]
+               ─► export (Distiset, JSONL, card[, preference/])
 
 **Why the three generation stages are one step.** distilabel runs every step in its own worker
 process. A step that holds an LLM loads it in *its* process, so Self-Instruct, Evol-Instruct and
@@ -36,16 +38,25 @@ an uninterrupted one, and the batches finished before the interruption are not g
 --out DIR` is the same from a terminal. Errors in the input raise `CapstoneError` with a message
 that says how to fix it.
 
+**The optional preference stage** (`preference.enabled: true`, issue 14): after mixing, a
+`PreferenceStep` samples `k` candidates for the kept instructions with the same teacher (loaded
+in its own worker, after the generation step unloaded its copy), scores and pairs them with
+`course_utils.preference`, and the export gains `preference/` (TRL's prompt/chosen/rejected and
+a card). Its failures are counted and said, never the SFT export lost. Off (or left out), the
+section changes nothing: not the steps, the cache keys, the export's hash nor its files.
+
 The modules: `config` (defaults, validation, seeds), `stages` (the stages as plain functions),
 `steps` (the distilabel steps; importing it imports distilabel, so this package imports it only
 when a pipeline is built or a step class is asked for), `run` (the pipeline, the cache,
 `build_dataset`), `export` (files and card), `cli` (the command line), `lock` (one run per
-output and cache folder), `workers` (no worker outlives its run).
+output and cache folder), `workers` (no worker outlives its run), `preference_stage` (the
+optional preference stage as plain functions).
 """
 
 # Besides __all__, the names tests, notebooks and checks use are importable from here too.
 from .config import (BACKENDS, DEFAULT_CONFIG_FILE, CapstoneError, _input_rows,  # noqa: F401
-                     default_config, load_config, read_seeds, small_config, validate_config)
+                     default_config, load_config, preference_enabled, read_seeds, sft_config,
+                     small_config, validate_config)
 from .stages import (STAGES, _Meter, dedup_embed, dedup_rouge, filter_rows,  # noqa: F401
                      generate_batch, mix_rows, score_rows, stage_counts, stage_table)
 from .run import (COMPLETE_MARKER, Interrupted, RunFailed, build_dataset,  # noqa: F401
@@ -62,7 +73,7 @@ __all__ = [
 ]
 
 _STEP_NAMES = ("CapstonePipeline", "DedupStep", "FilterStep", "GenerateStep", "MixStep",
-               "QualityStep")
+               "PreferenceStep", "QualityStep")
 
 
 def __getattr__(name: str) -> type:

@@ -21,13 +21,17 @@ from ..cot import DIALOGUE_PROMPTS, generate_problems
 from ..evol import resolve_operators
 from ..models import BACKENDS as MODEL_BACKENDS
 from ..models import llm_classes
+from ..preference import SOURCES as PREFERENCE_SOURCES
 from ..self_instruct import load_seed_tasks
 
-__all__ = ["BACKENDS", "CapstoneError", "DEFAULT_CONFIG_FILE", "check_environment",
-           "default_config", "load_config", "read_seeds", "small_config", "validate_config"]
+__all__ = ["BACKENDS", "CapstoneError", "DEFAULT_CONFIG_FILE", "OPTIONAL_SECTIONS",
+           "check_environment", "default_config", "load_config", "preference_enabled",
+           "read_seeds", "sft_config", "small_config", "validate_config"]
 
 DEFAULT_CONFIG_FILE = "data/capstone.yaml"
 BACKENDS = ("auto", "offline", "transformers", "llm")
+# sections a config may leave out (the stage is then off); present, every key of it is required
+OPTIONAL_SECTIONS = ("preference",)
 _DIALOGUE_EXTRA = ["Good morning!", "Thanks a lot, that helped.", "Can you help me?",
                    "Nice to meet you!", "See you tomorrow!", "What's up?", "Have a nice day!",
                    "Sorry, I have to go now."]
@@ -74,6 +78,8 @@ def _schema() -> dict:
 
 
 def _check_keys(cfg: Mapping, schema: Mapping, where: str) -> None:
+    if not where:  # an optional section left out: its stage is off
+        schema = {k: v for k, v in schema.items() if k in cfg or k not in OPTIONAL_SECTIONS}
     for key in cfg:
         if key not in schema:
             section = " in " + where.rstrip(".") if where else ""
@@ -161,6 +167,57 @@ def validate_config(cfg: Any) -> dict:
     _num(cfg, "quality.min_judge_score", 1, 10)
     _num(cfg, "mixing.share", 0, 0.5)
     _validate_output(cfg["output"])
+    if "preference" in cfg:
+        _validate_preference(cfg)
+    return cfg
+
+
+def _validate_preference(cfg: dict) -> None:
+    """The optional preference stage: k candidates, scored, paired (`course_utils.preference`)."""
+    pref = cfg["preference"]
+    if not isinstance(pref["enabled"], bool):
+        raise CapstoneError("preference.enabled must be true or false.")
+    _num(cfg, "preference.k", 2, integer=True)
+    _num(cfg, "preference.temperature", 0, 2)
+    if pref["temperature"] == 0:
+        raise CapstoneError("preference.temperature is 0: greedy decoding gives k identical "
+                            "responses, so no pair can be found. Use a temperature above 0, "
+                            "e.g. 1.0.")
+    _num(cfg, "preference.max_new_tokens", 1, integer=True)
+    prefer = pref["prefer"]
+    if (not isinstance(prefer, list) or not prefer
+            or not all(isinstance(p, str) for p in prefer)):
+        raise CapstoneError(f"preference.prefer must be a list of sources from "
+                            f"{', '.join(PREFERENCE_SOURCES)}, e.g. [verifiable, judge], "
+                            f"got {prefer!r}.")
+    unknown = [p for p in prefer if p not in PREFERENCE_SOURCES]
+    if unknown or len(set(prefer)) != len(prefer):
+        what = f"has unknown source(s) {unknown}" if unknown else "names a source twice"
+        raise CapstoneError(f"preference.prefer {what}: use each of "
+                            f"{', '.join(PREFERENCE_SOURCES)} at most once, in the order they "
+                            f"decide, e.g. [verifiable, judge].")
+    margin = pref["margin"]
+    if not isinstance(margin, Mapping):
+        raise CapstoneError(f"preference.margin must be a mapping from source to the smallest "
+                            f"score difference that decides a pair, e.g. {{verifiable: 0.25, "
+                            f"judge: 1.0, length: 0.25}}, got {margin!r}.")
+    for key in margin:  # verifiable: a share of checks, judge: 1-10 points, length: relative
+        _num(cfg, f"preference.margin.{key}", 0, 1 if key != "judge" else 9)
+    _num(cfg, "preference.max_per_prompt", 1, integer=True)
+    _num(cfg, "preference.max_longer_share", 0, 1, nullable=True)
+
+
+def preference_enabled(cfg: Mapping) -> bool:
+    """Whether a validated config runs the optional preference stage."""
+    section = cfg.get("preference")
+    return isinstance(section, Mapping) and section.get("enabled") is True
+
+
+def sft_config(cfg: dict) -> dict:
+    """The config without a preference section that is off: what the SFT pipeline and its cache
+    keys see, so a disabled (or absent) section changes no step, cache folder or export hash."""
+    if "preference" in cfg and not preference_enabled(cfg):
+        return {k: v for k, v in cfg.items() if k != "preference"}
     return cfg
 
 

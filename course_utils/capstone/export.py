@@ -32,7 +32,9 @@ from .. import formats
 from ..text_safety import sanitize
 from ..evaluation import report
 from ..models import resolve_backend
-from .config import CapstoneError
+from ..preference import write_preference_dataset
+from .config import CapstoneError, preference_enabled, sft_config
+from .preference_stage import summary_line
 from .secrets import redact, redacted_config, secrets_of
 from .stages import stage_table, zero_rows_reason
 
@@ -45,6 +47,7 @@ EXPORT_MANIFEST = ".course-manifest.json"
 EXPORT_MARKER = ".course-export-complete"
 _STAGE_PREFIX = ".course-export-"
 _ENV_KEYS = ("COURSE_BACKEND", "COURSE_MODEL", "COURSE_MODEL_REVISION", "COURSE_BASE_URL")
+PREFERENCE_DIR = "preference"  # the optional preference stage's export: train.jsonl + README.md
 
 
 @dataclass
@@ -60,6 +63,7 @@ class BuildResult:
     report: Any = None
     seconds: float = 0.0
     reused: bool = False  # True: the folder already held a complete export of this config
+    preference: Optional[dict] = None  # the preference stage's pairs and report (when enabled)
 
     def table(self) -> str:
         """The rows in and out per stage, as a fixed-width text table."""
@@ -74,7 +78,7 @@ class BuildResult:
 
 def export_key(cfg: dict) -> str:
     """The hash that ties an export to its config (secrets redacted; the cache folder left out)."""
-    shown = redacted_config(cfg)
+    shown = redacted_config(sft_config(cfg))  # a preference section that is off: the same hash
     shown["output"] = {k: v for k, v in shown["output"].items() if k != "cache_dir"}
     if cfg["backend"] in ("auto", "transformers"):  # the environment can choose the teacher
         shown["environment"] = redact({k: os.environ.get(k) for k in _ENV_KEYS})
@@ -90,6 +94,8 @@ def _planned_names(cfg: dict) -> list[str]:
         names.append("distiset")
     if out["card"]:
         names += ["README.md", "report"]
+    if preference_enabled(cfg):
+        names.append(PREFERENCE_DIR)
     return names
 
 
@@ -214,6 +220,10 @@ def reuse_export(cfg: dict, out_dir: Any) -> Optional[BuildResult]:
     stages = [s for s in manifest.get("stages", []) if isinstance(s, dict)]
     stages.append({"stage": "export", "rows_in": len(rows), "rows_out": len(rows), "reused": 1})
     result = BuildResult(rows=rows, stages=stages, out_dir=out, reused=True)
+    if isinstance(manifest.get("preference"), dict) and PREFERENCE_DIR in names:
+        pairs = out / PREFERENCE_DIR / "train.jsonl"
+        records = formats.read_jsonl(pairs) if pairs.is_file() else []
+        result.preference = {**manifest["preference"], "records": records}
     result.files = _files(out, cfg, names)
     result.dataset = _dataset(rows)
     return result
@@ -221,7 +231,7 @@ def reuse_export(cfg: dict, out_dir: Any) -> Optional[BuildResult]:
 
 def _files(out: Path, cfg: dict, names: set) -> dict[str, Path]:
     files = {"jsonl": out / cfg["output"]["jsonl"], "distiset": out / "distiset",
-             "card": out / "README.md"}
+             "card": out / "README.md", "preference": out / PREFERENCE_DIR}
     return {k: p for k, p in files.items() if p.name in names}
 
 
@@ -241,7 +251,8 @@ def _dataset(rows: list[dict]) -> Any:
 # --- the card ------------------------------------------------------------------------------------
 
 
-def _card(cfg: dict, rows: list[dict], stages: list[dict], report_md: str) -> str:
+def _card(cfg: dict, rows: list[dict], stages: list[dict], report_md: str,
+          preference: Optional[dict] = None) -> str:
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
@@ -253,7 +264,8 @@ def _card(cfg: dict, rows: list[dict], stages: list[dict], report_md: str) -> st
              "ROUGE-L and embedding dedup → dialogue mixing).", "",
              f"- rows: {len(rows)} ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})",
              f"- teacher: {_teacher_name(cfg)}",
-             f"- seed: {cfg['seed']}; dialogue share: {cfg['mixing']['share']}", "",
+             f"- seed: {cfg['seed']}; dialogue share: {cfg['mixing']['share']}",
+             *([summary_line(preference)] if preference is not None else []), "",
              "Format: one `{\"messages\": [...]}` conversation per line (`"
              + cfg["output"]["jsonl"] + "`), the conversational format of TRL's `SFTTrainer`; "
              "read *Training on it* below first (system message, assistant-only loss).", "",
@@ -365,17 +377,26 @@ def _teacher_name(cfg: dict) -> str:
 
 
 def export(rows: list[dict], cfg: dict, out_dir: Any, stages: list[dict],
-           distiset: Any = None) -> BuildResult:
-    """Write the JSONL, the Dataset, the Distiset and the card aside, then swap them in."""
+           distiset: Any = None, preference: Optional[dict] = None) -> BuildResult:
+    """Write the JSONL, the Dataset, the Distiset and the card aside, then swap them in.
+
+    `preference`: the preference stage's result (`preference_stage.preference_pairs`), written
+    to `preference/` when the config enables the stage.
+    """
     out = Path(out_dir).expanduser()
     clean = [{k: r.get(k) for k in EXPORT_COLUMNS} for r in rows]
     result = BuildResult(rows=clean, stages=stages, out_dir=out)
+    if preference_enabled(cfg):
+        result.preference = _preference_summary(preference)
     stage = _new_stage(out)
     try:
         names = _write_export(stage, clean, cfg, stages, distiset, result)
-        _write_json(stage / EXPORT_MANIFEST, {"config": export_key(cfg), "files": names,
-                                              "rows": len(clean), "stages": stages,
-                                              "written_by": "course_utils build-dataset"})
+        manifest = {"config": export_key(cfg), "files": names, "rows": len(clean),
+                    "stages": stages, "written_by": "course_utils build-dataset"}
+        if result.preference is not None:  # the report; the pairs are in preference/
+            manifest["preference"] = {k: v for k, v in result.preference.items()
+                                      if k != "records"}
+        _write_json(stage / EXPORT_MANIFEST, manifest)
         (stage / EXPORT_MARKER).write_text(export_key(cfg) + "\n", encoding="utf-8")
         _fix_modes(stage)
         _swap_in(stage, out, names, export_key(cfg))
@@ -409,17 +430,43 @@ def _write_export(stage: Path, clean: list[dict], cfg: dict, stages: list[dict],
         _save_distiset(distiset, stage / "distiset", secrets_of(cfg))
         result.distiset = distiset
         names.append("distiset")
+    if result.preference is not None:
+        _write_preference(stage / PREFERENCE_DIR, cfg, result.preference)
+        names.append(PREFERENCE_DIR)
     if cfg["output"]["card"]:
         rep = report(clean, stage / "report", title=f"{cfg['name']} evaluation",
                      response_key="response") if clean else None
         result.report = rep
         md = rep.markdown if rep is not None else \
             "No rows survived the pipeline: nothing to evaluate."
-        (stage / "README.md").write_text(_card(cfg, clean, stages, md), encoding="utf-8")
+        (stage / "README.md").write_text(_card(cfg, clean, stages, md, result.preference),
+                                         encoding="utf-8")
         names.append("README.md")
         if (stage / "report").exists():
             names.append("report")
     return names
+
+
+def _preference_summary(preference: Optional[dict]) -> dict:
+    """The stage's result, complete (a missing one is a failure, said): records, report, error."""
+    if not isinstance(preference, dict) or not isinstance(preference.get("records"), list):
+        preference = {"records": [], "error": "the preference stage returned no result"}
+    return {"records": preference["records"], "pairs": len(preference["records"]),
+            "report": preference.get("report") or {}, "error": preference.get("error")}
+
+
+def _write_preference(folder: Path, cfg: dict, preference: dict) -> None:
+    """preference/train.jsonl (TRL's prompt/chosen/rejected) and its card; 0 pairs: still both."""
+    name = _teacher_name(cfg)
+    teacher = "offline-teacher" if "offline teacher" in name else name
+    report = {**preference["report"]}
+    write_preference_dataset(preference["records"], folder, report=report or None,
+                             teacher=teacher)
+    if preference.get("error"):  # said on the card, not only on screen
+        card = folder / "README.md"
+        card.write_text(card.read_text(encoding="utf-8") + f"\n**The preference stage failed**: "
+                        f"{preference['error']}. The SFT export beside this folder is complete.\n",
+                        encoding="utf-8")
 
 
 def _save_distiset(distiset: Any, target: Path, secrets: list[str]) -> None:

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from ..call_log import maybe_wrap
 from ..models import BackendError, unloaded_llm
 from ..redaction import redact_url
-from .config import (CapstoneError, _input_rows, check_environment, load_config, read_seeds,
-                     validate_config)
+from .config import (CapstoneError, _input_rows, check_environment, load_config,
+                     preference_enabled, read_seeds, sft_config, validate_config)
 from .export import EXPORT_MARKER, BuildResult, check_paths, export, reuse_export
 from .lock import run_lock
+from .preference_stage import read_result
 from .stages import _clear_stats, _record, failures, stage_counts, zero_rows_reason
 from .workers import workers_die_with_this_process
 
@@ -75,6 +76,7 @@ def make_llm(cfg: dict, *, announce: bool = True) -> Any:
 
 
 def _config_key(cfg: dict) -> str:
+    cfg = sft_config(cfg)  # a preference section that is off changes nothing
     relevant = {k: v for k, v in cfg.items() if k != "output"}
     relevant["generation"] = {k: v for k, v in cfg["generation"].items() if k not in _RUN_POLICY}
     return hashlib.sha1(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -137,10 +139,13 @@ def build_pipeline(cfg: dict, llm: Any = None) -> "CapstonePipeline":
     """
     # the steps subclass distilabel's classes: importing them imports distilabel (seconds), once
     # its import-time warnings are filtered
-    from .steps import CapstonePipeline, DedupStep, FilterStep, GenerateStep, MixStep, QualityStep
+    from .steps import (CapstonePipeline, DedupStep, FilterStep, GenerateStep, MixStep,
+                        PreferenceStep, QualityStep)
     from distilabel.steps import LoadDataFromDicts
 
-    cfg = validate_config(cfg)
+    # the steps see no preference section that is off: the same steps, cache and Distiset as
+    # a config without one
+    cfg = sft_config(validate_config(cfg))
     llm = make_llm(cfg) if llm is None else llm
     # each input row gets an id: batches are named by their rows, even when instructions repeat
     rows = [{**r, "_id": f"r{i}"} for i, r in enumerate(_input_rows(cfg))]
@@ -156,6 +161,8 @@ def build_pipeline(cfg: dict, llm: Any = None) -> "CapstonePipeline":
         dedup = DedupStep(name="dedup", config=cfg, stats_dir=stats)
         mixer = MixStep(name="mix", config=cfg, stats_dir=stats)
         load >> generate >> filt >> quality >> dedup >> mixer
+        if preference_enabled(cfg):  # optional: pairs for DPO from the final SFT rows
+            mixer >> PreferenceStep(name="preference", llm=llm, config=cfg, stats_dir=stats)
     Path(stats).mkdir(parents=True, exist_ok=True)
     _record(stats, "load", [], {"rows_in": len(rows), "rows_out": len(rows)})
     return pipeline
@@ -229,7 +236,8 @@ def _run_and_export(cfg: dict, out: Path, llm: Any, *, use_cache: bool, quiet: b
             rows = distiset["default"]["train"].to_list() if "default" in distiset else []
             stages = stage_counts(stats)
             bar.set_postfix_str("export")
-            result = export(rows, cfg, out, stages, distiset)
+            preference = read_result(stats) if preference_enabled(cfg) else None
+            result = export(rows, cfg, out, stages, distiset, preference=preference)
             if lost:  # exported on request, but not complete: the next run regenerates it
                 (out / EXPORT_MARKER).unlink(missing_ok=True)
             bar.update(1)
@@ -248,6 +256,11 @@ def _run_and_export(cfg: dict, out: Path, llm: Any, *, use_cache: bool, quiet: b
               f"regenerate exactly the missing batches.")
     if not result.rows:
         print(f"[course_utils] 0 rows passed the filters: {zero_rows_reason(result.stages)}.")
+    if preference is not None and (preference.get("error") or not preference["records"]):
+        print(f"[course_utils] preference: 0 pairs exported"
+              + (f" (the stage failed: {preference['error']})" if preference.get("error")
+                 else " (see the preference stage in the table)")
+              + "; the SFT export is complete.")
     return result
 
 

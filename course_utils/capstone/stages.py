@@ -25,12 +25,14 @@ from ..magpie import turn_problem
 from ..parsing import is_refusal
 from ..progress import generate_outputs
 from ..self_instruct import self_instruct
+from .preference_stage import RESULT_FILE as _PREFERENCE_RESULT
 
 __all__ = ["STAGES", "dedup_embed", "dedup_rouge", "failures", "filter_rows", "generate_batch",
            "is_truncated", "mix_rows", "score_rows", "stage_counts", "stage_table",
            "zero_rows_reason"]
 
 STAGES = ("load", "generate", "filter", "quality", "dedup_rouge", "dedup_embed", "mix")
+_OPTIONAL_STAGES = ("preference",)  # after mix, only when the config enables it
 _TABLE_ROW = re.compile(r"\|\s*$")  # a markdown table ends with "|": complete, not cut short
 
 
@@ -407,7 +409,8 @@ def failures(stats_dir: Any) -> list[dict]:
 def _clear_stats(stats_dir: Any) -> None:
     """Forget the last run's counts and failures (not the generation checkpoints)."""
     folder = Path(stats_dir)
-    for path in [*folder.glob("*.jsonl"), *folder.glob("failed/*.json")]:
+    for path in [*folder.glob("*.jsonl"), *folder.glob("failed/*.json"),
+                 folder / _PREFERENCE_RESULT]:
         path.unlink(missing_ok=True)
 
 
@@ -416,8 +419,8 @@ def zero_rows_reason(stages: list[dict]) -> str:
     parts = []
     for c in stages:
         n_in, n_out = c.get("rows_in", 0), c.get("rows_out", 0)
-        if c["stage"] in ("load", "generate", "export") and n_out:
-            continue
+        if (c["stage"] in ("load", "generate", "export") and n_out) or c["stage"] == "preference":
+            continue  # the preference stage makes pairs, not rows: it drops no SFT row
         if c["stage"] == "generate" and not n_out:
             parts.append(f"generate made no rows from {n_in} inputs")
             continue
@@ -447,7 +450,7 @@ def stage_counts(stats_dir: Any) -> list[dict]:
                 agg[k] = agg.get(k, 0) + v
             else:
                 agg[k] = v
-    return [{"stage": s, **totals[s]} for s in STAGES if s in totals]
+    return [{"stage": s, **totals[s]} for s in STAGES + _OPTIONAL_STAGES if s in totals]
 
 
 def stage_table(counts: list[dict]) -> str:

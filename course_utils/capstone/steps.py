@@ -17,9 +17,12 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 from .._quiet import quiet_distilabel
+from .config import preference_enabled
+from .preference_stage import RESULT_FILE, run_guarded
 from .secrets import redact, secrets_of
 from .stages import (_batch_key, _checkpoint_path, _Meter, _record, _record_failure,
                      _write_atomic, dedup_embed, dedup_rouge, filter_rows, generate_batch,
@@ -36,7 +39,7 @@ from distilabel.typing import StepOutput  # noqa: E402
 from pydantic import Field  # noqa: E402
 
 __all__ = ["CapstonePipeline", "DedupStep", "FilterStep", "GenerateStep", "MixStep",
-           "QualityStep"]
+           "PreferenceStep", "QualityStep"]
 
 _UNSIGNED = {"stats_dir"}  # the stats folder never changes distilabel's cache key
 RETRY_WAIT_S = 2.0  # before retry k of a failed generation batch: k * RETRY_WAIT_S seconds
@@ -290,13 +293,34 @@ class MixStep(_GlobalCourseStep):
         return ["messages", "source"]
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
-        """Mix in the dialogue rows and add `messages` (the last step: no placeholder out)."""
-        yield self._guard("mix", _real(inputs), self._mix)
+        """Mix in the dialogue rows and add `messages` (last step unless preference follows)."""
+        rows = self._guard("mix", _real(inputs), self._mix)
+        # the preference stage follows when enabled: it must get a batch, even an empty one
+        yield _or_placeholder(rows, inputs) if preference_enabled(self.config) else rows
 
     def _mix(self, rows: list[dict]) -> list[dict]:
         kept, counts = mix_rows(rows, self.config)
         _record(self.stats_dir, "mix", [], counts)
         return [{k: v for k, v in r.items() if k != "_id"} for r in kept]
+
+
+class PreferenceStep(_GlobalCourseStep):
+    """The optional preference stage (after mix): k candidates per kept instruction, scored and
+    paired; the SFT rows pass through unchanged. Its pairs go to the stats folder (`RESULT_FILE`)
+    for the export. The LLM is loaded when the rows arrive, in this worker (the generation step
+    has unloaded its copy by then: a GlobalStep starts a later load stage)."""
+
+    llm: LLM
+
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        """Build the pairs (never fails the run: a failure is counted), pass the rows on."""
+        rows = _real(inputs)
+        result, counts = run_guarded(self.llm, rows, self.config,
+                                     lambda e: _error_text(e, self.config))
+        if self.stats_dir:
+            _write_atomic(Path(self.stats_dir) / RESULT_FILE, json.dumps(result))
+        _record(self.stats_dir, "preference", [], counts)
+        yield rows
 
 
 class _NoSecrets:
