@@ -210,9 +210,11 @@ def test_magpie_user_turns_go_to_the_completions_endpoint(server_env):
 
 def test_magpie_without_a_tokenizer_names_the_fix(server_env, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    remote = server_llm("qwen2.5:1.5b", server_env.base_url)  # an Ollama-style name: no tokenizer
+    remote = server_llm("llama3.2:1b", server_env.base_url)  # an Ollama-style name, no shipped template
     with pytest.raises(ValueError, match=r"set llm\.tokenizer"):
         magpie_llm(remote)
+    qwen = server_llm("qwen2.5:1.5b", server_env.base_url)  # the real Qwen2.5 template the course ships
+    assert magpie_llm(qwen).magpie_prompt([]).endswith("<|im_end|>\n<|im_start|>user\n")
     missing = server_llm("m", server_env.base_url, tokenizer="nobody/no-such-tokenizer")
     with pytest.raises(ValueError, match=r"cannot load the tokenizer 'nobody/no-such-tokenizer'"):
         magpie_llm(missing)
