@@ -257,3 +257,17 @@ def test_to_trl_preference_and_write(tmp_path):
     assert read_jsonl(empty / P.DATA_FILE) == [] and "0 pairs" in (empty / "README.md").read_text()
     with pytest.raises(InputError, match="folder"):
         P.write_preference_dataset(records, None)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # shapes real models write (Qwen2.5, Llama 3, SmolLM2 answers to word problems)
+    ("520 / 130 = 4, so they meet after 4 hours. Check: 90*4 + 40*4 = 520 km.\n\nThe answer is 4.", "4"),
+    ("Relative speed 90 + 40 = 130 km/h.\n\n**Final answer:** 4 hours (240 minutes)", "4"),
+    ("They meet after **4 hours**. Check: 90 × 4 + 40 × 4 = 520 km ✓", "4"),
+    ("Total time: $t = \\frac{520}{130}$\n\n$$\\boxed{4}$$\n\nThat is 240 minutes.", "4"),
+    ("Answer: 1,250 dollars, i.e. 125 per month for 10 months.", "1,250"),
+    ("**Step 1.** 3 + 4 = 7\n**Step 2.** 7 × 2 = 14\n\nThe answer is -14.", "-14"),
+    ("So 30 hens and 3 cows: 33", "33"),  # nothing stated: the last number
+])
+def test_final_number_reads_real_answer_shapes(text, expected):
+    assert P.final_number(text) == expected

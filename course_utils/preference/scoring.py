@@ -31,7 +31,18 @@ __all__ = ["JUDGE_SYSTEM", "JUDGE_TOKENS", "final_number", "judge_scores", "scor
 JUDGE_SYSTEM = ("You grade candidate responses to the same instruction, one at a time, to build "
                 "preference data. Grade each candidate response on its own merits.")
 JUDGE_TOKENS = 64  # a JSON verdict: {"score": 7, "reason": "<one sentence>"}
-_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?"
+_LAST_NUMBER = re.compile(_NUMBER)
+# Where real models put the final answer, most explicit first (the last match of each wins):
+# LaTeX `\boxed{4}`, a phrase ("The answer is 4", "**Final answer:** $4$"), a bold number
+# ("They meet after **4 hours**."). Only then the last number, which a check after the answer
+# ("Check: 90*4 + 40*4 = 520") would get wrong.
+_ANSWER_SHAPES = (
+    re.compile(r"\\boxed\{\s*\$?\s*(" + _NUMBER + r")"),
+    re.compile(r"\banswer\b(?:\s+is)?\s*[:=]?\s*(?:\*\*|__)?\s*[:=]?\s*\$?\s*(" + _NUMBER + r")",
+               re.IGNORECASE),
+    re.compile(r"(?:\*\*|__)\s*\$?\s*(" + _NUMBER + r")[^*_\n]{0,30}(?:\*\*|__)"),
+)
 
 
 def word_length(text: Any) -> int:
@@ -40,12 +51,16 @@ def word_length(text: Any) -> int:
 
 
 def final_number(text: Any) -> Optional[str]:
-    """The final answer of a response: the <answer> block if any, else its last number; or None."""
+    """The final answer: an <answer> block, a boxed/stated/bold number, else the last number."""
     if not isinstance(text, str):
         return None
     tagged = extract_answer(text) if "<answer>" in text.lower() else None
     if tagged is not None:
         return tagged
+    for shape in _ANSWER_SHAPES:
+        found = shape.findall(text)
+        if found:
+            return found[-1].strip()
     numbers = _LAST_NUMBER.findall(text)
     return numbers[-1].strip() if numbers else None
 
