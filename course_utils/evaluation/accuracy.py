@@ -9,7 +9,7 @@ from typing import Any
 from .._validate import InputError, require_rows
 from .constraints import _follows, _normalise
 
-__all__ = ["if_rate"]
+__all__ = ["if_rate", "tally_verdicts"]
 
 
 def if_rate(
@@ -28,10 +28,8 @@ def if_rate(
     skipped and counted in `n_rows_without_constraints`.
     """
     rows = require_rows(rows, fn="if_rate")
-    prompt_hits = {"strict": 0, "loose": 0}
-    instr_hits = {"strict": 0, "loose": 0}
-    per_kind: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
-    n_prompts = n_instructions = n_bad = n_without = 0
+    prompts: list[list[tuple[str, bool, bool]]] = []
+    n_bad = n_without = 0
     for i, row in enumerate(rows):
         constraints = row.get(constraints_key)
         if constraints is None or isinstance(constraints, (str, Mapping)):
@@ -47,24 +45,42 @@ def if_rate(
         response = row.get(response_key)
         ok = isinstance(response, str)
         n_bad += not ok
-        n_prompts += 1
-        all_ok = {"strict": True, "loose": True}
-        for kind, params in normalised:
-            n_instructions += 1
-            stats = per_kind[kind.name]
-            stats["n"] += 1
-            for mode in ("strict", "loose"):
-                hit = ok and _follows(response, kind, params, loose=(mode == "loose"))
-                instr_hits[mode] += hit
-                stats[mode] += hit
-                all_ok[mode] &= hit
-        for mode in ("strict", "loose"):
-            prompt_hits[mode] += all_ok[mode]
-    if n_prompts == 0:
+        prompts.append([(kind.name,
+                         ok and _follows(response, kind, params, loose=False),
+                         ok and _follows(response, kind, params, loose=True))
+                        for kind, params in normalised])
+    if not prompts:
         raise InputError(
             "if_rate(): no row carries a constraint: add constraint dicts to the rows, e.g. with "
             "parse_constraints(row['instruction'])."
         )
+    summary = tally_verdicts(prompts)
+    per_kind = summary.pop("per_kind")
+    return {**summary, "n_bad_responses": n_bad, "n_rows_without_constraints": n_without,
+            "per_kind": per_kind}
+
+
+def tally_verdicts(prompts: Sequence[Sequence[tuple[str, bool, bool]]]) -> dict[str, Any]:
+    """The four IF accuracies and per-kind rates from each prompt's (kind, strict, loose) verdicts.
+
+    Prompt level: the share of prompts whose instructions are *all* followed; instruction level:
+    the share of single instructions followed. Every prompt must hold at least one verdict.
+    """
+    prompt_hits = {"strict": 0, "loose": 0}
+    instr_hits = {"strict": 0, "loose": 0}
+    per_kind: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
+    n_instructions = 0
+    for verdicts in prompts:
+        n_instructions += len(verdicts)
+        for kind, strict, loose in verdicts:
+            stats = per_kind[kind]
+            stats["n"] += 1
+            for mode, hit in (("strict", strict), ("loose", loose)):
+                instr_hits[mode] += hit
+                stats[mode] += hit
+        prompt_hits["strict"] += all(strict for _, strict, _ in verdicts)
+        prompt_hits["loose"] += all(loose for _, _, loose in verdicts)
+    n_prompts = len(prompts)
     return {
         "prompt_strict": prompt_hits["strict"] / n_prompts,
         "prompt_loose": prompt_hits["loose"] / n_prompts,
@@ -72,8 +88,6 @@ def if_rate(
         "instruction_loose": instr_hits["loose"] / n_instructions,
         "n_prompts": n_prompts,
         "n_instructions": n_instructions,
-        "n_bad_responses": n_bad,
-        "n_rows_without_constraints": n_without,
         "per_kind": {
             k: {"n": v["n"], "strict": v["strict"] / v["n"], "loose": v["loose"] / v["n"]}
             for k, v in sorted(per_kind.items())

@@ -13,11 +13,11 @@ only) response or variant never passes, even "no commas".
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._validate import InputError, require_rows, require_str
+from ..accuracy import tally_verdicts
 from ..constraints import loose_variants
 from .checks_format import FORMAT_CHECKS
 from .checks_words import WORD_CHECKS
@@ -80,10 +80,9 @@ def ifeval_scores(
     {"strict": [...], "loose": [...]}, in the order of its `instruction_id_list`.
     """
     rows = require_rows(rows, fn="ifeval_scores", columns=("instruction_id_list",))
-    hits = {"prompt_strict": 0, "prompt_loose": 0, "instruction_strict": 0, "instruction_loose": 0}
-    per_kind: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
+    prompts: list[list[tuple[str, bool, bool]]] = []
     follow: list[dict[str, list[bool]]] = []
-    n_instructions = n_bad = 0
+    n_bad = 0
     for i, row in enumerate(rows):
         ids = list(row["instruction_id_list"])
         all_kwargs = list(row.get("kwargs") or [{}] * len(ids))
@@ -93,32 +92,12 @@ def ifeval_scores(
         response = row.get(response_key)
         usable = isinstance(response, str)
         n_bad += not usable
-        verdicts: dict[str, list[bool]] = {"strict": [], "loose": []}
+        verdicts = []
         for instruction_id, kwargs in zip(ids, all_kwargs):
             check = _checker(instruction_id, kwargs, "ifeval_scores")
-            stats = per_kind[instruction_id]
-            stats["n"] += 1
-            for mode in ("strict", "loose"):
-                ok = usable and _follows(check, response, loose=(mode == "loose"))
-                verdicts[mode].append(ok)
-                stats[mode] += ok
-                hits[f"instruction_{mode}"] += ok
-        for mode in ("strict", "loose"):
-            hits[f"prompt_{mode}"] += all(verdicts[mode])
-        n_instructions += len(ids)
-        follow.append(verdicts)
-    n_prompts = len(rows)
-    return {
-        "prompt_strict": hits["prompt_strict"] / n_prompts,
-        "instruction_strict": hits["instruction_strict"] / n_instructions,
-        "prompt_loose": hits["prompt_loose"] / n_prompts,
-        "instruction_loose": hits["instruction_loose"] / n_instructions,
-        "n_prompts": n_prompts,
-        "n_instructions": n_instructions,
-        "n_bad_responses": n_bad,
-        "per_kind": {
-            k: {"n": v["n"], "strict": v["strict"] / v["n"], "loose": v["loose"] / v["n"]}
-            for k, v in sorted(per_kind.items())
-        },
-        "follow": follow,
-    }
+            verdicts.append((instruction_id,
+                             usable and _follows(check, response, loose=False),
+                             usable and _follows(check, response, loose=True)))
+        prompts.append(verdicts)
+        follow.append({"strict": [v[1] for v in verdicts], "loose": [v[2] for v in verdicts]})
+    return {**tally_verdicts(prompts), "n_bad_responses": n_bad, "follow": follow}
