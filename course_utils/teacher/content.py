@@ -43,12 +43,8 @@ def make_instruction(req: Request, domain: dict, style: str, salt: str) -> str:
 
 def pick_style(req: Request, weights: dict[str, float], salt: str) -> str:
     """Choose a style with the given weights (deterministic per request and salt)."""
-    r = req.rng(f"{salt}:style").random() * sum(weights.values())
-    for style, w in weights.items():
-        r -= w
-        if r < 0:
-            return style
-    return next(iter(weights))
+    style = req.draw(weights, f"{salt}:style", total=sum(weights.values()))
+    return style if style is not None else next(iter(weights))
 
 
 def make_answer(req: Request, instruction: str, salt: str = "answer") -> str:

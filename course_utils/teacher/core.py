@@ -18,6 +18,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -102,6 +103,17 @@ class Request:
         """Pick one option; low temperature restricts the choice to the first, most likely ones."""
         options = list(options)
         return options[self.rng(salt).randrange(self.width(len(options)))]
+
+    def draw(self, weights: Mapping[str, float] | Sequence[tuple[str, float]], salt: str,
+             total: float = 1.0) -> Optional[str]:
+        """One name of `weights` (a dict or (name, weight) pairs), drawn with probability
+        weight / total; None with the probability left over when the weights sum below total."""
+        r = self.rng(salt).random() * total
+        for name, weight in (weights.items() if isinstance(weights, Mapping) else weights):
+            if r < weight:
+                return name
+            r -= weight
+        return None
 
     def chance(self, name: str, salt: str = "") -> bool:
         """Whether failure `name` happens for this request (deterministic)."""

@@ -94,12 +94,7 @@ def _quality(req: Request) -> str:
     """The quality of this generation (temperature 0: always "follows")."""
     if req.temperature <= 0:
         return "follows"
-    r = req.rng("candidate-quality").random()
-    for name, weight in QUALITIES:
-        r -= weight
-        if r < 0:
-            return name
-    return QUALITIES[0][0]
+    return req.draw(QUALITIES, "candidate-quality") or QUALITIES[0][0]
 
 
 def _points(req: Request, instruction: str) -> list[str]:

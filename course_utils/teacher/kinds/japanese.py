@@ -165,12 +165,7 @@ def detect_task_list(req: Request) -> bool:
 def _quirk(req: Request, salt: str) -> str:
     if not _failures_on(req):
         return ""
-    r = req.rng(f"ja-quirk:{salt}").random()
-    for name, rate in LIST_QUIRKS.items():
-        if r < rate:
-            return name
-        r -= rate
-    return ""
+    return req.draw(LIST_QUIRKS, f"ja-quirk:{salt}") or ""
 
 
 def _count(text: str) -> int:

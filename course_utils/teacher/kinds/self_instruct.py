@@ -108,12 +108,7 @@ def _quirk(req: Request, salt: str) -> str:
     """Which quirk (or '') the teacher shows for one task; none when failures are disabled."""
     if not req.failure_rates:
         return ""
-    r = req.rng(f"quirk:{salt}").random()
-    for name, rate in LOOP_QUIRKS.items():
-        if r < rate:
-            return name
-        r -= rate
-    return ""
+    return req.draw(LOOP_QUIRKS, f"quirk:{salt}") or ""
 
 
 def _fields(req: Request, domain: dict, salt: str) -> dict:
