@@ -36,3 +36,14 @@ def shared_data() -> Path:
     """The real Self-Instruct data shipped in tests/data/self_instruct (never skipped)."""
     assert SHARED_DATA.exists(), f"{SHARED_DATA} is missing"
     return SHARED_DATA
+
+
+@pytest.fixture
+def restore_kinds():
+    """Registered constraint kinds are put back after a test that registers its own."""
+    from course_utils import evaluation as ev
+
+    saved = dict(ev.CONSTRAINT_KINDS)
+    yield
+    ev.CONSTRAINT_KINDS.clear()
+    ev.CONSTRAINT_KINDS.update(saved)

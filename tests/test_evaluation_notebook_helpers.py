@@ -17,14 +17,6 @@ SMALL = [
 ]
 
 
-@pytest.fixture
-def restore_kinds():
-    saved = dict(ev.CONSTRAINT_KINDS)
-    yield
-    ev.CONSTRAINT_KINDS.clear()
-    ev.CONSTRAINT_KINDS.update(saved)
-
-
 def _rate(n: int = 6, response: str = "An answer.\nP.S. Bye.") -> dict:
     return ev.if_rate([{"response": response, "constraints": [{"kind": "postscript"}]} for _ in range(n)])
 

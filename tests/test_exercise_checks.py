@@ -526,14 +526,6 @@ def test_07_3_false_positive(v):
 
 # --- 08 evaluation ----------------------------------------------------------------------------
 
-@pytest.fixture
-def restore_kinds():
-    saved = dict(ev.CONSTRAINT_KINDS)
-    yield
-    ev.CONSTRAINT_KINDS.clear()
-    ev.CONSTRAINT_KINDS.update(saved)
-
-
 def _ps_rate(n: int = 12) -> dict:
     row = {"response": "Answer.\nP.S. Bye.", "constraints": [{"kind": "postscript"}]}
     return ev.if_rate([row] * n)
