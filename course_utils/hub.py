@@ -7,11 +7,18 @@ This module imports no other course module, so `models` (which picks a backend) 
 from __future__ import annotations
 
 import os
+import re
 
 HUB_URL = "https://huggingface.co"
 _REACHABLE: dict[float, bool] = {}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name": "Qwen/Qwen2.5-0.5B-Instruct"
 
-__all__ = ["HUB_URL", "hub_offline", "hub_reachable", "hub_reachable_cached"]
+__all__ = ["HUB_URL", "hub_offline", "hub_reachable", "hub_reachable_cached", "is_hub_id"]
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether `name` has the shape of a hub model id ("org/name"), not a path or a server alias."""
+    return bool(_HUB_ID.match(str(name)))
 
 
 def hub_offline() -> bool:

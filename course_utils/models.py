@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any, Optional
 from .call_log import maybe_wrap
 from ._quiet import quiet_distilabel, quiet_progress_bars
 from .chat_templates import build_magpie_prompt, resolve_pre_query_template
-from .hub import HUB_URL, hub_offline, hub_reachable
+from .hub import HUB_URL, hub_offline, hub_reachable, is_hub_id
 from .redaction import redact_url
 
 BACKENDS = ("auto", "transformers", "offline", "openai")
@@ -41,7 +40,6 @@ TRANSFORMERS_DEFAULTS = {"max_new_tokens": 256, "temperature": 0.7, "do_sample":
 OFFLINE_DEFAULTS = {"max_new_tokens": 1024, "temperature": 0.7}
 SERVER_DEFAULTS = {"max_new_tokens": 256, "temperature": 0.7}
 DEFAULT_CONCURRENCY = 8
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 _banners_shown: set[str] = set()
 
@@ -118,7 +116,7 @@ def _looks_like_path(model: str) -> bool:
 def _check_model_name(model: str) -> None:
     if _is_local(model):
         return
-    if not _HUB_ID.match(model):
+    if not is_hub_id(model):
         raise BackendError(
             f"Model path '{model}' does not exist. Pass a Hugging Face hub id such as "
             f"'{CPU_MODEL}', an existing model directory, or build the tiny offline test model "
@@ -164,9 +162,9 @@ def resolve_backend(backend: str = "auto", model: Optional[str] = None, *, probe
     # auto
     if _is_local(model):
         return BackendChoice("transformers", model, "local model directory")
-    if _HUB_ID.match(model) and in_local_cache(model, revision):
+    if is_hub_id(model) and in_local_cache(model, revision):
         return BackendChoice("transformers", model, "model found in the local Hugging Face cache")
-    if _HUB_ID.match(model) and hub_reachable(probe_timeout):
+    if is_hub_id(model) and hub_reachable(probe_timeout):
         return BackendChoice("transformers", model, "model hub reachable")
     return BackendChoice("offline", "offline-teacher",
                          f"'{model}' is not cached locally and the model hub is not reachable")

@@ -32,6 +32,7 @@ from .generation import token_cap
 from ._quiet import quiet_distilabel
 from .assistant_mask import real_chat_template
 from .chat_templates import build_magpie_prompt, resolve_pre_query_template
+from .hub import is_hub_id
 from .tiny import ensure_tiny_model
 
 quiet_distilabel()
@@ -47,7 +48,6 @@ _ACCEPTED = (frozenset(inspect.signature(OpenAILLM.agenerate).parameters)
 # size of a family shares one chat template, and the course ships the real ones of these two.
 _SERVED_FAMILIES = ((re.compile(r"smollm2", re.I), "smollm2"),
                     (re.compile(r"qwen2\.?5", re.I), "qwen2_5"))
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def served_family(model: str) -> Optional[str]:
@@ -120,7 +120,7 @@ class ServerLLM(OpenAILLM, MagpieChatTemplateMixin):
         """Where the Magpie chat template comes from: `tokenizer`, a local folder or a hub id."""
         if self.tokenizer:
             return self.tokenizer
-        if Path(self.model).expanduser().is_dir() or _HUB_ID.match(self.model):
+        if Path(self.model).expanduser().is_dir() or is_hub_id(self.model):
             return self.model  # vLLM, TGI and `transformers serve` name models by hub id or folder
         return None
 
